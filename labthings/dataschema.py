@@ -1,0 +1,90 @@
+"""JSON schemas of marshmallow fields, for OpenAPI 3.0 and for Thing Descriptions.
+
+One apispec converter turns fields into OpenAPI 3.0 schema objects; `td_data_schema`
+rewrites one of those into a W3C TD 1.1 DataSchema (nullable values become a `oneOf`
+with `{"type": "null"}`, keywords TDs do not know are dropped).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from marshmallow import Schema, fields
+
+__all__ = ["OPENAPI_VERSION", "field_schema", "object_schema", "td_data_schema"]
+
+OPENAPI_VERSION = "3.0.3"
+
+_TD_KEYWORDS = frozenset(
+    {
+        "title", "description", "type", "const", "default", "unit", "oneOf", "enum",
+        "readOnly", "writeOnly", "format", "items", "minItems", "maxItems", "minimum",
+        "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "properties",
+        "required", "minLength", "maxLength", "pattern", "contentEncoding",
+        "contentMediaType",
+    }
+)  # fmt: skip
+
+
+def _tuple_schema(
+    converter: OpenAPIConverter, field: fields.Field, **kwargs: Any
+) -> dict[str, Any]:
+    if not isinstance(field, fields.Tuple):
+        return {}
+    count = len(field.tuple_fields)
+    return {"type": "array", "minItems": count, "maxItems": count, "items": {}}
+
+
+@functools.cache
+def _converter() -> OpenAPIConverter:
+    plugin = MarshmallowPlugin()
+    APISpec("labthings", "1", OPENAPI_VERSION, plugins=[plugin])
+    converter = plugin.converter
+    assert converter is not None
+    converter.add_attribute_function(_tuple_schema)
+    return converter
+
+
+def field_schema(field: fields.Field) -> dict[str, Any]:
+    """The OpenAPI 3.0 schema object of one field."""
+    return dict(_converter().field2property(field))
+
+
+def object_schema(schema: Schema) -> dict[str, Any]:
+    """The OpenAPI 3.0 object schema of a marshmallow Schema (all fields inline)."""
+    properties = {
+        name: field_schema(field)
+        for name, field in schema.fields.items()
+        if not field.dump_only
+    }
+    result: dict[str, Any] = {"type": "object", "properties": properties}
+    required = [name for name, field in schema.fields.items() if field.required]
+    if required:
+        result["required"] = required
+    result["additionalProperties"] = False
+    return result
+
+
+def td_data_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    """A TD 1.1 DataSchema equivalent to an OpenAPI 3.0 schema object."""
+    nullable = bool(openapi.get("nullable"))
+    converted: dict[str, Any] = {}
+    for key, value in openapi.items():
+        if key not in _TD_KEYWORDS:
+            continue
+        if key == "items":
+            converted[key] = td_data_schema(value) if value else {}
+        elif key == "properties":
+            converted[key] = {name: td_data_schema(inner) for name, inner in value.items()}
+        else:
+            converted[key] = value
+    if nullable:
+        default = converted.pop("default", None)
+        schema: dict[str, Any] = {"oneOf": [converted, {"type": "null"}]}
+        if default is not None:
+            schema["default"] = default
+        return schema
+    return converted

@@ -1,0 +1,60 @@
+"""The exceptions labthings raises, under one root.
+
+The core raises these without knowing about HTTP; `labthings.http.problems` maps each
+to a status code in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class LabThingsError(Exception):
+    """Root of every error labthings raises on purpose."""
+
+
+class ConfigurationError(LabThingsError):
+    """A Thing, affordance or server was declared or registered wrongly."""
+
+
+class NotFoundError(LabThingsError):
+    """An unknown Thing, affordance or invocation was asked for."""
+
+
+class ValidationError(LabThingsError):
+    """Input did not match an affordance's schema.
+
+    `errors` maps each bad field (or `_schema` for the whole body) to its messages.
+    """
+
+    def __init__(self, message: str, errors: Mapping[str, Sequence[str]]) -> None:
+        super().__init__(message)
+        self.errors: dict[str, list[str]] = {key: list(value) for key, value in errors.items()}
+
+
+class MethodNotAllowedError(LabThingsError):
+    """The affordance exists but does not support the operation (e.g. writing a read-only
+    property). `allowed` lists the HTTP methods that would work."""
+
+    def __init__(self, message: str, allowed: Sequence[str]) -> None:
+        super().__init__(message)
+        self.allowed = list(allowed)
+
+
+class ConflictError(LabThingsError):
+    """The request conflicts with the current state (a finished task, a busy instrument)."""
+
+
+class InstrumentBusyError(ConflictError):
+    """The Thing's instrument lock could not be taken in time; says who holds it."""
+
+
+class TaskFinishedError(ConflictError):
+    """Cancelling a task that has already finished."""
+
+
+class TaskCancelled(LabThingsError):  # noqa: N818 - reads as an event, like KeyboardInterrupt
+    """Raised inside a task by `raise_if_cancelled()` when its cancellation was asked for.
+
+    Letting it propagate ends the task with status `cancelled`.
+    """

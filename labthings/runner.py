@@ -1,0 +1,146 @@
+"""The task runner: starts invocations, keeps their history, lists and cancels them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from labthings import logs
+from labthings.errors import NotFoundError, TaskFinishedError
+from labthings.registry import ThingEntry
+from labthings.settings import Settings
+from labthings.tasks import FINISHED, TaskStatus, TaskThread
+
+__all__ = ["Page", "TaskRunner"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of invocation records, newest first, and the cursor of the next page."""
+
+    records: list[dict[str, Any]]
+    next_cursor: int | None
+
+
+class TaskRunner:
+    """Owns every TaskThread of a server.
+
+    History is bounded: finished tasks beyond `history_max_count`, or finished longer
+    ago than `history_max_age`, are evicted oldest first. Pending and running tasks are
+    never evicted, so they can always be found and cancelled.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        logs.install()
+        self._settings = settings
+        self._tasks: dict[str, TaskThread] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def invoke(self, entry: ThingEntry, action_name: str, body: Any) -> TaskThread:
+        """Validate `body` against the action and start its task (no task if invalid)."""
+        affordance = entry.action(action_name)
+        arguments = affordance.validate_input(body)
+        task = TaskThread(
+            thing=entry.name,
+            action=affordance.name,
+            target=getattr(entry.thing, affordance.name),
+            arguments=arguments,
+            input_record=affordance.dump_input(arguments),
+            dump_output=affordance.dump_output,
+            instrument_lock=entry.lock if affordance.lock else None,
+            log_limit=self._settings.task_log_max,
+        )
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the server is shutting down")
+            self._tasks[task.id] = task
+            self._evict_locked()
+        task.start()
+        return task
+
+    def get(self, task_id: str) -> TaskThread:
+        """The task with this id, or NotFoundError (unknown, or evicted from history)."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+        if task is None:
+            raise NotFoundError(f"no invocation with id {task_id!r}")
+        return task
+
+    def page(
+        self,
+        *,
+        thing: str | None = None,
+        action: str | None = None,
+        statuses: Collection[TaskStatus] = (),
+        limit: int,
+        before: int | None = None,
+    ) -> Page:
+        """Records matching the filters, newest first, at most `limit`, older than `before`.
+
+        The list of tasks is copied under the runner's lock and each record under its
+        task's lock, so concurrent starts and finishes never break a listing.
+        """
+        with self._lock:
+            self._evict_locked()
+            tasks = list(self._tasks.values())
+        records: list[dict[str, Any]] = []
+        last_seq = 0
+        for task in reversed(tasks):
+            if before is not None and task.seq >= before:
+                continue
+            if (thing is not None and task.thing != thing) or (
+                action is not None and task.action != action
+            ):
+                continue
+            record = task.snapshot()
+            if statuses and TaskStatus(record["status"]) not in statuses:
+                continue
+            if len(records) == limit:
+                return Page(records, next_cursor=last_seq)
+            records.append(record)
+            last_seq = task.seq
+        return Page(records, next_cursor=None)
+
+    def cancel(self, task_id: str, wait: float) -> tuple[TaskThread, bool]:
+        """Ask a task to stop and wait up to `wait` s; (task, whether it has ended).
+
+        Raises TaskFinishedError (and changes nothing) if it had already finished.
+        """
+        task = self.get(task_id)
+        if not task.cancel():
+            raise TaskFinishedError(
+                f"invocation {task_id} has already finished ({task.status.value}); "
+                "it cannot be cancelled"
+            )
+        return task, task.wait(wait)
+
+    def shutdown(self, wait: float) -> list[TaskThread]:
+        """Refuse new tasks, cancel every unfinished one, and wait up to `wait` s in all.
+
+        Returns the tasks still running afterwards (they ignored cancellation).
+        """
+        with self._lock:
+            self._closed = True
+            unfinished = [task for task in self._tasks.values() if not task.finished]
+        for task in unfinished:
+            task.cancel()
+        deadline = time.monotonic() + wait
+        for task in unfinished:
+            task.wait(max(0.0, deadline - time.monotonic()))
+        return [task for task in unfinished if not task.finished]
+
+    def _evict_locked(self) -> None:
+        """Drop the oldest finished tasks beyond the count and age bounds."""
+        finished = [task for task in self._tasks.values() if task.status in FINISHED]
+        excess = len(finished) - self._settings.history_max_count
+        oldest_allowed = time.time() - self._settings.history_max_age
+        for task in finished:
+            completed = task.time_completed
+            too_old = completed is not None and completed.timestamp() < oldest_allowed
+            if excess > 0 or too_old:
+                del self._tasks[task.id]
+                excess -= 1
