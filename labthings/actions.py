@@ -165,4 +165,3 @@ def _fields_from_signature(
 
 def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-

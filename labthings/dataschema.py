@@ -56,9 +56,7 @@ def field_schema(field: fields.Field) -> dict[str, Any]:
 def object_schema(schema: Schema) -> dict[str, Any]:
     """The OpenAPI 3.0 object schema of a marshmallow Schema (all fields inline)."""
     properties = {
-        name: field_schema(field)
-        for name, field in schema.fields.items()
-        if not field.dump_only
+        name: field_schema(field) for name, field in schema.fields.items() if not field.dump_only
     }
     result: dict[str, Any] = {"type": "object", "properties": properties}
     required = [name for name, field in schema.fields.items() if field.required]
@@ -69,8 +67,13 @@ def object_schema(schema: Schema) -> dict[str, Any]:
 
 
 def td_data_schema(openapi: dict[str, Any]) -> dict[str, Any]:
-    """A TD 1.1 DataSchema equivalent to an OpenAPI 3.0 schema object."""
-    nullable = bool(openapi.get("nullable"))
+    """A TD 1.1 DataSchema equivalent to an OpenAPI 3.0 schema object.
+
+    A nullable schema becomes `{"oneOf": [schema, {"type": "null"}]}` with its title,
+    description, default (even a null one) and readOnly/writeOnly kept outside the
+    `oneOf`; OpenAPI 3.0's boolean `exclusiveMinimum`/`exclusiveMaximum` become TD's
+    numeric bounds.
+    """
     converted: dict[str, Any] = {}
     for key, value in openapi.items():
         if key not in _TD_KEYWORDS:
@@ -79,12 +82,19 @@ def td_data_schema(openapi: dict[str, Any]) -> dict[str, Any]:
             converted[key] = td_data_schema(value) if value else {}
         elif key == "properties":
             converted[key] = {name: td_data_schema(inner) for name, inner in value.items()}
+        elif key == "oneOf":
+            converted[key] = [td_data_schema(inner) for inner in value]
         else:
             converted[key] = value
-    if nullable:
-        default = converted.pop("default", None)
-        schema: dict[str, Any] = {"oneOf": [converted, {"type": "null"}]}
-        if default is not None:
-            schema["default"] = default
-        return schema
+    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(converted.get(exclusive), bool):
+            if converted.pop(exclusive) and bound in converted:
+                converted[exclusive] = converted.pop(bound)
+    if openapi.get("nullable"):
+        annotations: dict[str, Any] = {
+            key: converted.pop(key)
+            for key in ("title", "description", "default", "readOnly", "writeOnly")
+            if key in converted
+        }
+        return {"oneOf": [converted, {"type": "null"}], **annotations}
     return converted

@@ -53,6 +53,10 @@ class TaskFinishedError(ConflictError):
     """Cancelling a task that has already finished."""
 
 
+class ShuttingDownError(LabThingsError):
+    """The server is stopping and accepts no new invocations."""
+
+
 class TaskCancelled(LabThingsError):  # noqa: N818 - reads as an event, like KeyboardInterrupt
     """Raised inside a task by `raise_if_cancelled()` when its cancellation was asked for.
 

@@ -35,9 +35,7 @@ def install() -> None:
         if _installed:
             return
         original_is_enabled: Callable[[logging.Logger, int], bool] = logging.Logger.isEnabledFor
-        original_handle: Callable[[logging.Logger, logging.LogRecord], None] = (
-            logging.Logger.handle
-        )
+        original_handle: Callable[[logging.Logger, logging.LogRecord], None] = logging.Logger.handle
 
         def is_enabled_for(self: logging.Logger, level: int) -> bool:
             if original_is_enabled(self, level):

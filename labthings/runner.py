@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labthings import logs
-from labthings.errors import NotFoundError, TaskFinishedError
+from labthings.errors import NotFoundError, ShuttingDownError, TaskFinishedError
 from labthings.registry import ThingEntry
 from labthings.settings import Settings
 from labthings.tasks import FINISHED, TaskStatus, TaskThread
@@ -56,7 +56,7 @@ class TaskRunner:
         )
         with self._lock:
             if self._closed:
-                raise RuntimeError("the server is shutting down")
+                raise ShuttingDownError("the server is shutting down; no new invocations")
             self._tasks[task.id] = task
             self._evict_locked()
         task.start()

@@ -1,0 +1,182 @@
+"""A demo lab: a simulated microscope with a stage, a camera, a light and a thermometer.
+
+Pure Python simulations, so it runs anywhere:
+
+    labthings serve examples/microscope.py:labthing
+
+Actions take seconds and report progress; properties change as the instruments work.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from typing import Annotated, Literal
+
+from marshmallow.validate import Range
+
+from labthings import (
+    LabThing,
+    Thing,
+    action,
+    cancellable_sleep,
+    fields,
+    raise_if_cancelled,
+    thing_property,
+    update_task_data,
+    update_task_progress,
+)
+
+logger = logging.getLogger(__name__)
+
+STEP_SECONDS = 0.05
+
+
+class Stage(Thing):
+    """A motorised XY stage; moves take time proportional to distance."""
+
+    speed = thing_property(
+        fields.Float(validate=Range(min=1, max=10_000)),
+        default=2000.0,
+        description="Travel speed in steps per second.",
+    )
+
+    def __init__(self) -> None:
+        self._position = [0, 0]
+        self._moving = False
+
+    @thing_property
+    def position(self) -> list[int]:
+        """The current [x, y] position in steps; changes while the stage moves."""
+        return list(self._position)
+
+    @thing_property
+    def moving(self) -> bool:
+        """True while a move is in progress."""
+        return self._moving
+
+    @action
+    def move(self, x: int, y: int = 0) -> list[int]:
+        """Move to (x, y), reporting progress as the stage travels; stops when cancelled."""
+        start = list(self._position)
+        distance = math.dist(start, (x, y))
+        steps = max(1, math.ceil(distance / self.speed / STEP_SECONDS))
+        logger.info("moving from %s to %s in %d steps", start, [x, y], steps)
+        self._moving = True
+        try:
+            for step in range(1, steps + 1):
+                cancellable_sleep(STEP_SECONDS)
+                fraction = step / steps
+                self._position = [
+                    round(start[0] + (x - start[0]) * fraction),
+                    round(start[1] + (y - start[1]) * fraction),
+                ]
+                update_task_progress(100 * fraction, f"at {self._position}")
+        finally:
+            self._moving = False
+        return list(self._position)
+
+    @action
+    def home(self) -> list[int]:
+        """Move back to (0, 0)."""
+        return self.move(0, 0)
+
+
+class Camera(Thing):
+    """A camera that acquires (simulated) intensity profiles."""
+
+    exposure = thing_property(
+        fields.Float(validate=Range(min=0.001, max=5)),
+        default=0.2,
+        description="Exposure time in seconds.",
+    )
+    gain = thing_property(
+        fields.Integer(validate=Range(min=1, max=16)), default=1, description="Analogue gain."
+    )
+    frames_taken = thing_property(int, default=0, readonly=True)
+
+    @action
+    def acquire(
+        self,
+        averages: Annotated[int, fields.Integer(validate=Range(min=1, max=1000))] = 5,
+        width: Annotated[int, fields.Integer(validate=Range(min=1, max=4096))] = 64,
+    ) -> list[float]:
+        """Average `averages` frames of `width` pixels; progress after each frame."""
+        total = [0.0] * width
+        for frame in range(averages):
+            cancellable_sleep(self.exposure)
+            for pixel in range(width):
+                peak = math.exp(-(((pixel - width / 2) / (width / 8)) ** 2))
+                total[pixel] += self.gain * (100 * peak + random.gauss(0, 2))
+            self.frames_taken += 1
+            update_task_progress(100 * (frame + 1) / averages, f"frame {frame + 1}/{averages}")
+            update_task_data({"frames": frame + 1})
+        return [round(value / averages, 3) for value in total]
+
+
+class Light(Thing):
+    """An LED illuminator."""
+
+    brightness = thing_property(
+        fields.Integer(validate=Range(min=0, max=100)),
+        default=50,
+        description="Brightness in percent.",
+    )
+    on = thing_property(bool, default=False)
+    colour = thing_property(str, default="white")
+
+    @action(wait=2)
+    def blink(
+        self,
+        times: Annotated[int, fields.Integer(validate=Range(min=1, max=100))] = 3,
+        mode: Literal["fast", "slow"] = "fast",
+    ) -> int:
+        """Blink `times` times; returns how many blinks were done."""
+        period = 0.2 if mode == "fast" else 1.0
+        for done in range(times):
+            raise_if_cancelled()
+            self.on = not self.on
+            cancellable_sleep(period / 2)
+            self.on = not self.on
+            cancellable_sleep(period / 2)
+            update_task_progress(100 * (done + 1) / times)
+        return times
+
+
+class Thermometer(Thing):
+    """A sample thermometer whose reading drifts slowly."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+
+    @thing_property
+    def temperature(self) -> float:
+        """Sample temperature in degrees Celsius."""
+        elapsed = time.monotonic() - self._started
+        return round(21.0 + 0.5 * math.sin(elapsed / 30) + random.gauss(0, 0.02), 3)
+
+    @action(lock=False, safe=True, idempotent=True)
+    def log_temperature(
+        self,
+        samples: Annotated[int, fields.Integer(validate=Range(min=1, max=10_000))] = 10,
+        interval: Annotated[float, fields.Float(validate=Range(min=0, max=60))] = 0.5,
+    ) -> list[float]:
+        """Record `samples` readings `interval` seconds apart."""
+        readings = []
+        for index in range(samples):
+            readings.append(self.temperature)
+            update_task_progress(100 * (index + 1) / samples, f"{readings[-1]} °C")
+            if index + 1 < samples:
+                cancellable_sleep(interval)
+        return readings
+
+
+labthing = LabThing(
+    title="Demo microscope", description="Simulated instruments for trying labthings."
+)
+labthing.add_thing("stage", Stage())
+labthing.add_thing("camera", Camera())
+labthing.add_thing("light", Light())
+labthing.add_thing("thermometer", Thermometer())

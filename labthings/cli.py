@@ -1,0 +1,96 @@
+"""The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from labthings.server import LabThing
+from labthings.serving import serve
+
+__all__ = ["load_labthing", "main"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7485
+
+
+class TargetError(Exception):
+    """The serve target cannot be loaded; the message says why."""
+
+
+def load_labthing(target: str) -> LabThing:
+    """The LabThing named by `path/to/file.py:NAME` or `package.module:NAME`.
+
+    NAME defaults to `labthing`. A callable is called to make the LabThing.
+    """
+    source, _, name = target.partition(":")
+    name = name or "labthing"
+    if source.endswith(".py") or "/" in source or "\\" in source:
+        module = _import_file(Path(source))
+    else:
+        try:
+            module = importlib.import_module(source)
+        except ImportError as error:
+            raise TargetError(f"cannot import module {source!r}: {error}") from None
+    try:
+        found = getattr(module, name)
+    except AttributeError:
+        raise TargetError(f"{source!r} has no attribute {name!r}") from None
+    if not isinstance(found, LabThing) and callable(found):
+        found = found()
+    if not isinstance(found, LabThing):
+        raise TargetError(f"{target!r} is a {type(found).__name__}, not a LabThing")
+    return found
+
+
+def _import_file(path: Path) -> object:
+    if not path.is_file():
+        raise TargetError(f"no such file: {path}")
+    sys.path.insert(0, str(path.resolve().parent))  # let the file import its neighbours
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"cannot load {path} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labthings", description="Put laboratory instruments on the network."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_command = commands.add_parser("serve", help="serve a LabThing over HTTP")
+    serve_command.add_argument("target", help="FILE.py:NAME or module:NAME (NAME: labthing)")
+    serve_command.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
+    serve_command.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="default: %(default)s (0: any free)"
+    )
+    serve_command.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    arguments = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if arguments.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        labthing = load_labthing(arguments.target)
+    except TargetError as error:
+        print(f"labthings: {error}", file=sys.stderr)
+        return 2
+    serve(labthing, arguments.host, arguments.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

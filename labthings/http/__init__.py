@@ -1,0 +1,1 @@
+"""The Flask adapter: routes, request parsing and problem responses over the core."""

@@ -1,0 +1,24 @@
+"""Invocation records as clients see them: with absolute `href` and `links`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["public_record", "record_href"]
+
+
+def record_href(root: str, task_id: str) -> str:
+    """The absolute URL of one invocation; `root` ends with '/'."""
+    return f"{root}actions/{task_id}"
+
+
+def public_record(record: dict[str, Any], root: str) -> dict[str, Any]:
+    """`record` (a fresh snapshot, changed in place) with its `href` and `links`."""
+    href = record_href(root, record["id"])
+    record["href"] = href
+    record["links"] = [
+        {"rel": "self", "href": href},
+        {"rel": "thing", "href": f"{root}{record['thing']}/"},
+        {"rel": "invocations", "href": f"{root}{record['thing']}/actions/{record['action']}"},
+    ]
+    return record
