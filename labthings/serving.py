@@ -44,7 +44,7 @@ def serve(
         app,
         numthreads=threads,
         server_name="labthings",
-        shutdown_timeout=labthing.settings.shutdown_wait,
+        shutdown_timeout=max(1, round(labthing.settings.shutdown_wait)),
     )
     stopping = threading.Event()
 

@@ -60,10 +60,8 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _labthings_error(error: LabThingsError) -> Response:
-    for error_type, status in _STATUS_OF:
-        if isinstance(error, error_type):
-            break
-    else:
+    status = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), None)
+    if status is None:
         return _unexpected_error(error)
     if isinstance(error, ValidationError):
         return problem(status, str(error), errors=error.errors)
