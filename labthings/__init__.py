@@ -4,8 +4,7 @@ Write a `Thing` subclass with `@action` methods and `thing_property` values, add
 `LabThing` server, and serve it with `labthings serve module:labthing`.
 """
 
-from marshmallow import fields
-
+from labthings import fields
 from labthings.actions import action
 from labthings.context import (
     cancellable_sleep,

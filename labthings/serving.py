@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from types import FrameType
 
@@ -44,6 +45,7 @@ def serve(
         app,
         numthreads=threads,
         server_name="labthings",
+        request_queue_size=socket.SOMAXCONN,  # cheroot's default backlog of 5 resets bursts
         shutdown_timeout=max(1, round(labthing.settings.shutdown_wait)),
     )
     stopping = threading.Event()

@@ -1,0 +1,30 @@
+"""Fixtures shared by the HTTP and end-to-end tests."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from lab_for_tests import make_labthing  # noqa: E402
+
+from labthings import LabThing  # noqa: E402
+
+
+@pytest.fixture
+def labthing() -> Iterator[LabThing]:
+    """A fresh LabThing with the test Things, opened, and closed afterwards."""
+    server = make_labthing(shutdown_wait=2.0)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def client(labthing: LabThing) -> FlaskClient:
+    """A Flask test client of `labthing`."""
+    return labthing.create_app().test_client()
