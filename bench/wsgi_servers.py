@@ -1,26 +1,27 @@
 """Benchmark candidate production WSGI servers for ``labthings serve``.
 
-Run from the repository root (needs ``flask``, ``cheroot``, ``waitress`` in the
-current Python and Debian's ``wrk`` on PATH)::
+Linux only (the servers are cross-platform, the harness uses wrk and SIGTERM).
+Run from the repository root; needs ``flask``, ``cheroot``, ``waitress`` in the
+current Python and ``wrk`` on PATH (``apt-get install wrk``)::
 
     python bench/wsgi_servers.py            # all configurations, ~3 minutes
     python bench/wsgi_servers.py --only cheroot-128 --runs 1
 
-For every server configuration it starts a tiny Flask 3 app (``GET /value``
-JSON, ``GET /stream`` 10 SSE events 100 ms apart) in a subprocess on a free
-127.0.0.1 port, then measures:
+For each server configuration in CONFIGS it runs a tiny Flask 3 app (``GET
+/value`` JSON, ``GET /stream`` 10 SSE events 100 ms apart) in a subprocess on a
+free 127.0.0.1 port and measures:
 
 * ``wrk -t1 -c8 -d5s --latency`` on /value, 3 runs, median run by req/s;
-* keep-alive: 100 requests through one ``http.client`` connection, counting
-  how many TCP connections were needed (1 means keep-alive works);
+* keep-alive: TCP connections opened for 100 requests on one ``http.client``
+  connection (ideal 1), and for 5 round-robin requests on each of 32 (ideal 32);
 * streaming: arrival time of each /stream event on a raw socket;
 * starvation: 100 concurrent /stream clients while 50 sequential GET /value
   requests (new connection each) are timed;
 * shutdown: SIGTERM while 5 streams are in flight, time until the process
   exits, and how many events those streams still received.
 
-It prints version info and a markdown table; nothing is written to disk.
-Everything stays on loopback and every wait is bounded.
+It prints package versions and a markdown table (nothing is written to disk);
+loopback only, every wait bounded, every subprocess stopped (killed on timeout).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import importlib.metadata
 import itertools
 import json
 import logging
-import re
 import signal
 import socket
 import statistics
@@ -41,6 +41,8 @@ import threading
 import time
 from typing import Any
 
+from wrk import run_wrk
+
 HOST = "127.0.0.1"
 N_EVENTS = 10
 EVENT_GAP = 0.1
@@ -48,7 +50,10 @@ EVENT_GAP = 0.1
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "werkzeug": ("werkzeug", {}),
     "cheroot-10": ("cheroot", {"numthreads": 10}),
-    "cheroot-128": ("cheroot", {"numthreads": 128, "request_queue_size": 256}),
+    "cheroot-128": (
+        "cheroot",
+        {"numthreads": 128, "request_queue_size": 256, "keep_alive_conn_limit": 256},
+    ),
     "waitress-4": ("waitress", {"threads": 4}),
     "waitress-128": ("waitress", {"threads": 128, "connection_limit": 1000}),
 }
@@ -98,7 +103,10 @@ def serve(label: str, port: int) -> None:
     elif kind == "cheroot":
         from cheroot.wsgi import Server
 
-        server = Server((HOST, port), app, **kwargs)
+        opts = dict(kwargs)
+        limit = opts.pop("keep_alive_conn_limit", 10)  # not a constructor argument
+        server = Server((HOST, port), app, **opts)
+        server.keep_alive_conn_limit = limit  # max idle keep-alive conns (default 10)
         try:
             server.start()
         except KeyboardInterrupt:
@@ -111,14 +119,10 @@ def serve(label: str, port: int) -> None:
         create_server(app, host=HOST, port=port, **kwargs).run()  # handles ^C
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(label: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+    with socket.socket() as s:  # a free port; the child binds it right after
+        s.bind((HOST, 0))
+        port = int(s.getsockname()[1])
     cmd = [sys.executable, __file__, "--serve", label, "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
@@ -146,52 +150,23 @@ def stop_server(proc: subprocess.Popen[bytes], timeout: float = 15) -> float:
     return time.monotonic() - t0
 
 
-def grab(pattern: str, text: str) -> str:
-    match = re.search(pattern, text)
-    if match is None:
-        raise RuntimeError(f"{pattern!r} not found in wrk output:\n{text}")
-    return match.group(1)
-
-
-def to_ms(text: str) -> float:
-    num, unit = grab(r"^([\d.]+)(?:us|ms|s)$", text), grab(r"(us|ms|s)$", text)
-    return float(num) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-
-def run_wrk(port: int, seconds: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", f"http://{HOST}:{port}/value"],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    errors = re.search(r"Socket errors: (.*)", out)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(grab(r"Requests/sec:\s+([\d.]+)", out)),
-        "p50": to_ms(grab(r"50%\s+(\S+)", out)),
-        "p99": to_ms(grab(r"99%\s+(\S+)", out)),
-        "errors": sum(map(int, re.findall(r"\d+", errors.group(1)))) if errors else 0,
-        "non2xx": int(bad.group(1)) if bad else 0,
-    }
-
-
-def keepalive_connections(port: int, n: int = 100) -> int:
-    """Send n GETs through one HTTPConnection; return how many sockets it used."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-    sockets = 0
-    last: object = None
+def keepalive_connections(port: int, clients: int, rounds: int) -> int:
+    """Round-robin GETs over `clients` connections; TCP connects (ideal: clients)."""
+    conns = [http.client.HTTPConnection(HOST, port, timeout=10) for _ in range(clients)]
+    seen: list[object] = []  # holding references keeps id()s unique
     try:
-        for _ in range(n):
-            conn.request("GET", "/value")
-            if conn.sock is not last:  # http.client reconnected (or first request)
-                sockets, last = sockets + 1, conn.sock
-            resp = conn.getresponse()
-            assert resp.status == 200 and json.loads(resp.read()) == {"value": 1.5}
+        for _ in range(rounds):
+            for conn in conns:
+                conn.request("GET", "/value")
+                if all(conn.sock is not s for s in seen):  # (re)connected
+                    seen.append(conn.sock)
+                resp = conn.getresponse()
+                if resp.status != 200 or json.loads(resp.read()) != {"value": 1.5}:
+                    raise RuntimeError(f"bad /value response {resp.status}")
     finally:
-        conn.close()
-    return sockets
+        for conn in conns:
+            conn.close()
+    return len(seen)
 
 
 def read_stream(port: int, timeout: float = 30) -> list[float]:
@@ -284,10 +259,14 @@ def shutdown_in_flight(label: str) -> tuple[float, list[int]]:
 def bench(label: str, runs: int, seconds: int, n_streams: int) -> dict[str, Any]:
     proc, port = start_server(label)
     try:
-        wrk_runs = sorted((run_wrk(port, seconds) for _ in range(runs)), key=lambda r: r["rps"])
+        wrk_runs = sorted(
+            (run_wrk(f"http://{HOST}:{port}/value", seconds) for _ in range(runs)),
+            key=lambda r: r["rps"],
+        )
         row: dict[str, Any] = dict(wrk_runs[len(wrk_runs) // 2])
         row["rps_all"] = [round(r["rps"]) for r in wrk_runs]
-        row["conns"] = keepalive_connections(port)
+        row["conns"] = keepalive_connections(port, 1, 100)
+        row["conns32"] = keepalive_connections(port, 32, 5)
         row["stream"] = stream_verdict(read_stream(port))
         row.update(starvation(port, n_streams))
     finally:
@@ -318,7 +297,7 @@ def main() -> None:
     print(versions(), "\n")
     head = (
         "| server | settings | req/s median [all runs] | p50 ms | p99 ms | wrk errors"
-        " | TCP conns for 100 reqs on 1 client conn | /stream (alone)"
+        " | TCP conns opened: 1 client x 100 reqs / 32 clients x 5 reqs | /stream (alone)"
         f" | GET /value during {args.streams} streams: median / max / 1st ms"
         " | streams complete, slowest s | SIGTERM with 5 streams in flight: exit s, events |"
     )
@@ -328,11 +307,12 @@ def main() -> None:
         r = bench(label, args.runs, args.seconds, args.streams)
         kind, kwargs = CONFIGS[label]
         settings = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "threaded=True"
-        alive = "keep-alive" if r["conns"] == 1 else "closes every response"
+        alive = "keep-alive" if r["conns32"] == 32 else "partly closes"
+        alive = f"{r['conns']} / {r['conns32']} ({alive if r['conns'] == 1 else 'closes all'})"
         starved = "**STARVED**" if r["max"] > 500 else "ok"
         print(
             f"| {kind} | {settings} | {r['rps']:.0f} {r['rps_all']} | {r['p50']:.2f}"
-            f" | {r['p99']:.2f} | {r['errors'] + r['non2xx']} | {r['conns']} ({alive})"
+            f" | {r['p99']:.2f} | {r['errors'] + r['non2xx']} | {alive}"
             f" | {r['stream']} | {starved}: {r['med']:.1f} / {r['max']:.0f} / {r['first']:.0f}"
             f" (n={r['n']}) | {r['complete']}/{args.streams}, {r['slowest']:.2f}"
             f" | {r['stop_s']:.2f}, {r['stop_events']} |",

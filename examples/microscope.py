@@ -127,6 +127,12 @@ class Light(Thing):
     on = thing_property(bool, default=False)
     colour = thing_property(str, default="white")
 
+    @action
+    def toggle(self) -> bool:
+        """Switch the light on or off at once; returns whether it is now on."""
+        self.on = not self.on
+        return self.on
+
     @action(wait=2)
     def blink(
         self,

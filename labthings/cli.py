@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labthings.server import LabThing
-from labthings.serving import serve
+from labthings.serving import DEFAULT_THREADS, serve
 
 __all__ = ["load_labthing", "main"]
 
@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="default: %(default)s (0: any free)"
     )
+    serve_command.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="worker threads, one per in-flight request (default: %(default)s)",
+    )
     serve_command.add_argument("--debug", action="store_true", help="log at DEBUG level")
     return parser
 
@@ -88,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TargetError as error:
         print(f"labthings: {error}", file=sys.stderr)
         return 2
-    serve(labthing, arguments.host, arguments.port)
+    if arguments.threads < 1:
+        print("labthings: --threads must be at least 1", file=sys.stderr)
+        return 2
+    serve(labthing, arguments.host, arguments.port, threads=arguments.threads)
     return 0
 
 

@@ -32,16 +32,20 @@ class InstrumentLock:
         owner: str,
         timeout: float | None = None,
         cancelled: threading.Event | None = None,
+        queued: threading.Event | None = None,
     ) -> bool:
         """Wait for the lock in turn; False on timeout or cancellation, True once held.
 
         `owner` describes the holder for error messages ("action 'move' (invocation
-        ...)"). `timeout` None waits for as long as it takes.
+        ...)"). `timeout` None waits for as long as it takes. `queued`, if given, is set
+        as soon as the caller has its place in the queue.
         """
         ticket = object()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             self._queue.append(ticket)
+            if queued is not None:
+                queued.set()
             while True:
                 if self._holder is None and self._queue[0] is ticket:
                     self._queue.popleft()

@@ -97,7 +97,7 @@ class ThingRegistry:
         """Serve `thing` at `/<name>/`; `thing_id` defaults to an id stable across restarts."""
         if not isinstance(thing, Thing):
             raise ConfigurationError(f"{thing!r} is not a labthings Thing instance")
-        if not _NAME.match(name) or name in RESERVED_NAMES:
+        if not _NAME.fullmatch(name) or name in RESERVED_NAMES:
             raise ConfigurationError(
                 f"{name!r} cannot name a thing: use letters, digits, '_' or '-', starting "
                 f"with a letter, and none of {sorted(RESERVED_NAMES)}"

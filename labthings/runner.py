@@ -86,7 +86,9 @@ class TaskRunner:
         """
         with self._lock:
             self._evict_locked()
-            tasks = list(self._tasks.values())
+            # By request order: two concurrent invokes may be stored in the other order,
+            # and the cursor (`before`) would then skip one of them.
+            tasks = sorted(self._tasks.values(), key=lambda task: task.seq)
         records: list[dict[str, Any]] = []
         last_seq = 0
         for task in reversed(tasks):

@@ -7,6 +7,7 @@ property, so that instrument authors rarely write a field by hand. JSON is stric
 
 from __future__ import annotations
 
+import copy
 import enum
 import types
 import typing
@@ -118,7 +119,12 @@ def schema_for_fields(name: str, declared: Mapping[str, fields.Field]) -> Schema
 
 
 def _with_options(field: fields.Field, options: dict[str, Any]) -> fields.Field:
-    """Apply `required`/`load_default`/`allow_none` from a signature to a given field."""
+    """A copy of `field` with `required`/`load_default`/`allow_none` from a signature.
+
+    The copy matters: one `Annotated` alias is often reused for several arguments and
+    properties, and changing the shared field would change all of them.
+    """
+    field = copy.deepcopy(field)
     if "required" in options:
         field.required = options["required"]
     if "load_default" in options:

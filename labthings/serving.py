@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 from types import FrameType
 
@@ -23,7 +22,10 @@ from labthings.server import LabThing
 
 __all__ = ["DEFAULT_THREADS", "serve"]
 
-DEFAULT_THREADS = 64
+DEFAULT_THREADS = 128
+"""Worker threads: each in-flight request (and each open stream) holds one."""
+LISTEN_BACKLOG = 256
+KEEP_ALIVE_CONNECTIONS = 256
 _logger = logging.getLogger(__name__)
 
 
@@ -45,9 +47,11 @@ def serve(
         app,
         numthreads=threads,
         server_name="labthings",
-        request_queue_size=socket.SOMAXCONN,  # cheroot's default backlog of 5 resets bursts
+        request_queue_size=LISTEN_BACKLOG,  # cheroot's default of 5 resets bursts of clients
         shutdown_timeout=max(1, round(labthing.settings.shutdown_wait)),
     )
+    # cheroot's default closes idle keep-alive connections once more than 10 are open.
+    server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
     stopping = threading.Event()
 
     def stop() -> None:

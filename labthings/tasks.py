@@ -80,6 +80,7 @@ class TaskThread(threading.Thread):
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._cancel_event = threading.Event()
+        self._queued = threading.Event()
         self._status = TaskStatus.PENDING
         self._progress: int | None = None
         self._message: str | None = None
@@ -213,13 +214,23 @@ class TaskThread(threading.Thread):
 
     # -- running -----------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the thread; with an instrument lock, return once it is queued for the lock.
+
+        So tasks take the lock in the order they were started (arrival order), whatever
+        order the operating system happens to schedule their threads in.
+        """
+        super().start()
+        if self._instrument_lock is not None:
+            self._queued.wait()
+
     def run(self) -> None:
         token = _current.set(self)
         holds_lock = False
         try:
             if self._instrument_lock is not None:
                 holds_lock = self._instrument_lock.acquire(
-                    self.holder_description, cancelled=self._cancel_event
+                    self.holder_description, cancelled=self._cancel_event, queued=self._queued
                 )
                 if not holds_lock:
                     return  # cancelled while waiting: cancel() already finished the record
@@ -235,6 +246,7 @@ class TaskThread(threading.Thread):
             with self._lock:
                 self._finish_locked(*outcome)
         finally:
+            self._queued.set()  # never leave start() waiting
             if holds_lock and self._instrument_lock is not None:
                 self._instrument_lock.release()
             _current.reset(token)
@@ -250,7 +262,7 @@ class TaskThread(threading.Thread):
             return TaskStatus.ERROR, None, _error_problem(error), "failed"
         try:
             output = self._dump_output(result)
-        except (TypeError, ValueError) as error:
+        except Exception as error:  # noqa: BLE001 - a field may raise anything on a bad value
             problem = {
                 "type": "urn:labthings:problem:bad-output",
                 "title": "The action's return value cannot be sent as JSON",

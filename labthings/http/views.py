@@ -42,7 +42,9 @@ def register_views(
     builders = {entry.name: ThingDescriptionBuilder(entry) for entry in registry}
     app.add_url_rule("/", view_func=IndexView.as_view("index", index=index))
     app.add_url_rule(
-        "/<thing>/", view_func=ThingView.as_view("thing", registry=registry, builders=builders)
+        "/<thing>/",
+        view_func=ThingView.as_view("thing", registry=registry, builders=builders),
+        strict_slashes=False,  # /<thing> serves the TD too; its hrefs resolve against `base`
     )
     app.add_url_rule(
         "/<thing>/properties/<name>",
