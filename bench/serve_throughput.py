@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -41,7 +42,7 @@ def main() -> None:
     try:
         record = requests.post(f"{lab.url}light/actions/toggle", json={}, timeout=5).json()
         assert record["status"] == "completed" and isinstance(record["output"], bool)
-        workloads = {
+        workloads: dict[str, dict[str, Any]] = {
             "GET /light/properties/brightness": {"url": f"{lab.url}light/properties/brightness"},
             "POST /light/actions/toggle": {
                 "url": f"{lab.url}light/actions/toggle",
@@ -60,9 +61,6 @@ def main() -> None:
                 f"| {name} | {best['rps']:.0f} | {rates} | {best['p50']:.2f} "
                 f"| {best['p99']:.2f} | {errors} |"
             )
-        print(
-            f"\nmedian of medians: {statistics.median(r['rps'] for r in runs):.0f} (last workload)"
-        )
     finally:
         lab.stop()
 
