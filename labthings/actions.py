@@ -73,8 +73,6 @@ class ActionAffordance:
 
     def validate_input(self, body: Any) -> dict[str, Any]:
         """The arguments to call the method with, or `ValidationError` naming each bad one."""
-        if body is None:
-            body = {}
         if not isinstance(body, Mapping):
             raise ValidationError(
                 "the request body must be a JSON object of arguments",

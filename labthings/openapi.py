@@ -8,6 +8,7 @@ from labthings.actions import ActionAffordance
 from labthings.dataschema import OPENAPI_VERSION, field_schema, object_schema
 from labthings.properties import PropertyAffordance
 from labthings.registry import ThingEntry, ThingRegistry
+from labthings.settings import Settings
 from labthings.tasks import TaskStatus
 
 __all__ = ["build_openapi"]
@@ -122,35 +123,42 @@ _RECORD_HEADERS = {
     }
 }
 
-_LIST_PARAMETERS = [
-    {
-        "name": "status",
-        "in": "query",
-        "description": "Only invocations in these states (repeat or comma-separate).",
-        "schema": {"type": "array", "items": {"type": "string"}},
-        "style": "form",
-        "explode": True,
-    },
-    {
-        "name": "limit",
-        "in": "query",
-        "description": "At most this many records (a `Link: rel=next` header gives more).",
-        "schema": {"type": "integer", "minimum": 1},
-    },
-    {
-        "name": "cursor",
-        "in": "query",
-        "description": "Where the next page starts, from a `Link: rel=next` header.",
-        "schema": {"type": "integer", "minimum": 1},
-    },
-]
+
+def _list_parameters(max_limit: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "status",
+            "in": "query",
+            "description": "Only invocations in these states (repeat, or comma-separate).",
+            "schema": {
+                "type": "array",
+                "items": {"type": "string", "enum": [status.value for status in TaskStatus]},
+            },
+            "style": "form",
+            "explode": True,
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "description": "At most this many records (a `Link: rel=next` header gives more).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": max_limit},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "description": "Where the next page starts, from a `Link: rel=next` header.",
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    ]
 
 
-def _list_operation(summary: str, operation_id: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+def _list_operation(
+    summary: str, operation_id: str, extra: list[dict[str, Any]], max_limit: int
+) -> dict[str, Any]:
     return {
         "summary": summary,
         "operationId": operation_id,
-        "parameters": extra + _LIST_PARAMETERS,
+        "parameters": extra + _list_parameters(max_limit),
         "responses": {
             "200": {
                 "description": "Invocation records, newest first.",
@@ -169,6 +177,7 @@ def _list_operation(summary: str, operation_id: str, extra: list[dict[str, Any]]
 def _record_content(description: str, output: dict[str, Any] | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = _ref("InvocationRecord")
     if output is not None:
+        output = {**output, "nullable": True}  # null until the invocation completes
         schema = {"allOf": [schema, {"type": "object", "properties": {"output": output}}]}
     return {
         "description": description,
@@ -177,7 +186,7 @@ def _record_content(description: str, output: dict[str, Any] | None = None) -> d
     }
 
 
-def _server_paths() -> dict[str, Any]:
+def _server_paths(max_limit: int) -> dict[str, Any]:
     id_parameter = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/": {
@@ -202,6 +211,7 @@ def _server_paths() -> dict[str, Any]:
                         {"name": name, "in": "query", "schema": {"type": "string"}}
                         for name in ("thing", "action")
                     ],
+                    max_limit,
                 ),
                 "tags": ["server"],
             }
@@ -273,7 +283,7 @@ def _property_paths(entry: ThingEntry, prop: PropertyAffordance) -> dict[str, An
     return operations
 
 
-def _action_paths(entry: ThingEntry, act: ActionAffordance) -> dict[str, Any]:
+def _action_paths(entry: ThingEntry, act: ActionAffordance, max_limit: int) -> dict[str, Any]:
     arguments = object_schema(act.input_schema)
     output = field_schema(act.output_field) if act.output_field is not None else None
     post = {
@@ -305,16 +315,18 @@ def _action_paths(entry: ThingEntry, act: ActionAffordance) -> dict[str, Any]:
             "503": _problem("The server is shutting down."),
         },
     }
-    get = _list_operation(f"Invocations of {act.title}.", f"{entry.name}_list_{act.name}", [])
+    get = _list_operation(
+        f"Invocations of {act.title}.", f"{entry.name}_list_{act.name}", [], max_limit
+    )
     get["tags"] = [entry.name]
     return {"post": post, "get": get}
 
 
 def build_openapi(
-    *, title: str, description: str, version: str, registry: ThingRegistry
+    *, title: str, description: str, version: str, registry: ThingRegistry, settings: Settings
 ) -> dict[str, Any]:
     """The OpenAPI document describing every route, argument, output and error body."""
-    paths = _server_paths()
+    paths = _server_paths(settings.list_max_limit)
     tags = [{"name": "server", "description": "Invocations and the index."}]
     for entry in registry:
         thing_class = type(entry.thing)
@@ -335,7 +347,9 @@ def build_openapi(
         for prop in thing_class.properties().values():
             paths[f"/{entry.name}/properties/{prop.name}"] = _property_paths(entry, prop)
         for act in thing_class.actions().values():
-            paths[f"/{entry.name}/actions/{act.name}"] = _action_paths(entry, act)
+            paths[f"/{entry.name}/actions/{act.name}"] = _action_paths(
+                entry, act, settings.list_max_limit
+            )
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "description": description, "version": version},

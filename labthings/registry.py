@@ -50,6 +50,15 @@ class ThingEntry:
         except KeyError:
             raise NotFoundError(f"thing {self.name!r} has no property {name!r}") from None
 
+    def writable_property(self, name: str) -> PropertyAffordance:
+        """The named property; NotFoundError, or MethodNotAllowedError if read-only."""
+        affordance = self.property(name)
+        if affordance.readonly:
+            raise MethodNotAllowedError(
+                f"property {name!r} of thing {self.name!r} is read-only", allowed=["GET"]
+            )
+        return affordance
+
     def read_property(self, name: str) -> Any:
         """The property's current value as JSON (reads never wait for the lock)."""
         affordance = self.property(name)
@@ -61,11 +70,7 @@ class ThingEntry:
         Raises MethodNotAllowedError for a read-only property, ValidationError for a bad
         value, and InstrumentBusyError when the lock is not free within `lock_timeout`.
         """
-        affordance = self.property(name)
-        if affordance.readonly:
-            raise MethodNotAllowedError(
-                f"property {name!r} of thing {self.name!r} is read-only", allowed=["GET"]
-            )
+        affordance = self.writable_property(name)
         checked = affordance.validate(value)
         if affordance.lock:
             owner = f"a write of property {name!r}"

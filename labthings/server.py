@@ -81,6 +81,7 @@ class LabThing:
             description=self.description,
             version=self.version,
             registry=self.registry,
+            settings=self.settings,
         )
         app.register_blueprint(docs_blueprint(openapi))
 

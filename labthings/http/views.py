@@ -131,9 +131,14 @@ class PropertyView(MethodView):
     def get(self, thing: str, name: str) -> Response:
         return json_response(self.registry.get(thing).read_property(name))
 
+    def options(self, thing: str, name: str) -> Response:
+        readonly = self.registry.get(thing).property(name).readonly
+        allowed = "GET, HEAD, OPTIONS" if readonly else "GET, HEAD, OPTIONS, PUT"
+        return Response(status=204, headers={"Allow": allowed})
+
     def put(self, thing: str, name: str) -> Response:
         entry = self.registry.get(thing)
-        entry.property(name)  # 404 before looking at the body
+        entry.writable_property(name)  # 404 or 405 before looking at the body
         value = json_body(request)
         if value is NO_BODY:
             raise BadRequest('send the new value as a JSON body, e.g. 1.5 or "text"')
