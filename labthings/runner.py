@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Collection
@@ -37,6 +38,7 @@ class TaskRunner:
         logs.install()
         self._settings = settings
         self._tasks: dict[str, TaskThread] = {}
+        self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -57,6 +59,9 @@ class TaskRunner:
         with self._lock:
             if self._closed:
                 raise ShuttingDownError("the server is shutting down; no new invocations")
+            # Numbered under the lock that orders the history, so paging by `seq` never
+            # skips or repeats a task that two concurrent invokes stored out of order.
+            task.seq = next(self._sequence)
             self._tasks[task.id] = task
             self._evict_locked()
         task.start()
@@ -86,9 +91,7 @@ class TaskRunner:
         """
         with self._lock:
             self._evict_locked()
-            # By request order: two concurrent invokes may be stored in the other order,
-            # and the cursor (`before`) would then skip one of them.
-            tasks = sorted(self._tasks.values(), key=lambda task: task.seq)
+            tasks = list(self._tasks.values())  # in `seq` order: see invoke()
         records: list[dict[str, Any]] = []
         last_seq = 0
         for task in reversed(tasks):

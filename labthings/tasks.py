@@ -8,7 +8,6 @@ never changes again.
 from __future__ import annotations
 
 import enum
-import itertools
 import logging
 import threading
 import uuid
@@ -26,7 +25,6 @@ __all__ = ["FINISHED", "TaskStatus", "TaskThread", "current_task"]
 
 _logger = logging.getLogger(__name__)
 _current: ContextVar[TaskThread | None] = ContextVar("labthings_current_task", default=None)
-_sequence = itertools.count(1)
 
 MESSAGE_LIMIT = 500
 
@@ -72,7 +70,8 @@ class TaskThread(threading.Thread):
         super().__init__(name=f"labthings-task-{action}-{self.id[:8]}", daemon=True)
         self.thing = thing
         self.action = action
-        self.seq = next(_sequence)
+        self.seq = 0
+        """Position in its runner's history (set by the runner; later is larger)."""
         self._target_function = target
         self._arguments = dict(arguments)
         self._dump_output = dump_output

@@ -275,7 +275,8 @@ def test_a_default_json_cannot_hold_fails_at_registration(registry: ThingRegistr
 @pytest.mark.timeout(30)
 def test_the_core_does_not_import_flask() -> None:
     code = (
-        "import labthings.td, labthings.runner, labthings.registry; import sys; "
+        "import labthings, labthings.td, labthings.openapi, labthings.runner, "
+        "labthings.registry, labthings.context, labthings.fields; import sys; "
         "assert 'flask' not in sys.modules, 'flask was imported'"
     )
     result = subprocess.run(
