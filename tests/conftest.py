@@ -28,3 +28,26 @@ def labthing() -> Iterator[LabThing]:
 def client(labthing: LabThing) -> FlaskClient:
     """A Flask test client of `labthing`."""
     return labthing.create_app().test_client()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--hardware",
+        action="append",
+        default=[],
+        metavar="KIND=PORT",
+        help="also run the hardware tests of KIND against a real instrument on PORT, "
+        "e.g. --hardware stage=/dev/ttyUSB0 (kinds: psu, stage, spectrometer)",
+    )
+
+
+@pytest.fixture
+def hardware_ports(request: pytest.FixtureRequest) -> dict[str, str]:
+    """KIND -> PORT from `--hardware` options; hardware tests skip kinds not given."""
+    ports: dict[str, str] = {}
+    for option in request.config.getoption("--hardware"):
+        kind, separator, port = option.partition("=")
+        if not separator or not port:
+            raise pytest.UsageError(f"--hardware takes KIND=PORT, not {option!r}")
+        ports[kind] = port
+    return ports
