@@ -206,13 +206,15 @@ class LineTransport:
         """Bytes up to the read terminator; typed errors on timeout or overflow."""
         deadline = time.monotonic() + wait
         buffer = bytearray()
+        searched = 0  # where to resume looking for the terminator
         while True:
-            end = buffer.find(self._read_end)
+            end = buffer.find(self._read_end, searched)
+            if end > _MAX_LINE or (end < 0 and len(buffer) > _MAX_LINE):
+                raise ProtocolError(f"reply longer than {_MAX_LINE} bytes", **self._at(command))
             if end >= 0:
                 # Anything after the terminator is stale; the next command clears it.
                 return bytes(buffer[:end])
-            if len(buffer) > _MAX_LINE:
-                raise ProtocolError(f"reply longer than {_MAX_LINE} bytes", **self._at(command))
+            searched = max(0, len(buffer) - len(self._read_end) + 1)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

@@ -1,0 +1,225 @@
+"""LineTransport against a tiny echo simulator, `loop://`, and a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import serial
+
+from devices.errors import DeviceTimeoutError, DisconnectedError, ProtocolError
+from devices.simulation import Fault, Simulator
+from devices.simulation.pty import PtyBridge
+from devices.transport import Backoff, LineProtocol, LineTransport, PortSettings
+
+
+class Echo(Simulator):
+    """Replies to `ECHO text` with the text in capitals; `SLOW s` replies after s seconds."""
+
+    kind = "echo-test"
+
+    def handle(self, command: str) -> str | None:
+        verb, _, rest = command.partition(" ")
+        if verb == "ECHO":
+            return rest.upper()
+        if verb == "SLOW":
+            time.sleep(float(rest))
+            return "DONE"
+        if verb == "SILENT":
+            return None
+        return "ERR unknown"
+
+
+@pytest.fixture
+def echo() -> Echo:
+    return Echo()
+
+
+@pytest.fixture
+def transport(echo: Echo) -> Iterator[LineTransport]:
+    connection = LineTransport(echo.url, protocol=LineProtocol(timeout=0.3))
+    connection.open()
+    yield connection
+    connection.close()
+
+
+def test_query_round_trip_strips_the_terminator(transport: LineTransport) -> None:
+    assert transport.query("ECHO hello") == "HELLO"
+    assert transport.connected
+    assert transport.name.startswith("sim://echo-test/")
+
+
+def test_write_sends_a_command_with_no_reply(transport: LineTransport, echo: Echo) -> None:
+    transport.write("SILENT")
+    assert transport.query("ECHO after") == "AFTER"
+    assert echo.commands == ["SILENT", "ECHO after"]
+
+
+def test_no_reply_is_a_timeout_naming_command_and_port(transport: LineTransport) -> None:
+    started = time.monotonic()
+    with pytest.raises(DeviceTimeoutError) as raised:
+        transport.query("SILENT", timeout=0.2)
+    assert 0.15 < time.monotonic() - started < 1.0
+    assert raised.value.command == "SILENT"
+    assert transport.name in str(raised.value) and "'SILENT'" in str(raised.value)
+
+
+def test_a_late_reply_is_cleared_before_the_next_command(transport: LineTransport) -> None:
+    with pytest.raises(DeviceTimeoutError):
+        transport.query("SLOW 0.3", timeout=0.1)
+    time.sleep(0.35)  # the late "DONE" is now waiting in the input buffer
+    assert transport.query("ECHO fresh") == "FRESH"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault.NO_REPLY, DeviceTimeoutError),
+        (Fault.PARTIAL_LINE, ProtocolError),
+        (Fault.WRONG_TERMINATOR, ProtocolError),
+    ],
+)
+def test_framing_faults(
+    transport: LineTransport, echo: Echo, fault: Fault, error: type[Exception]
+) -> None:
+    echo.inject(fault)
+    with pytest.raises(error):
+        transport.query("ECHO abcdef")
+    assert transport.query("ECHO ok") == "OK"
+
+
+def test_garbage_before_the_reply_reaches_the_parser(transport: LineTransport, echo: Echo) -> None:
+    echo.inject(Fault.GARBAGE_BEFORE)
+    with pytest.raises(ProtocolError, match="undecodable"):
+        transport.query("ECHO x")  # the noise is not ASCII
+    assert transport.query("ECHO y") == "Y"
+
+
+def test_custom_terminators_and_encoding() -> None:
+    class Crlf(Echo):
+        kind = "echo-crlf-test"
+        read_terminator = "\r"
+        write_terminator = "\r\n"
+        encoding = "latin-1"
+
+    simulator = Crlf()
+    protocol = LineProtocol(write_terminator="\r", read_terminator="\r\n", encoding="latin-1")
+    with LineTransport(simulator.url, protocol=protocol) as connection:
+        assert connection.query("ECHO grüße") == "GRÜSSE"
+
+
+def test_unplug_reports_disconnected_then_reconnects_with_backoff_and_reinitialises(
+    echo: Echo,
+) -> None:
+    initialised: list[float] = []
+    connection = LineTransport(
+        echo.url,
+        protocol=LineProtocol(timeout=0.3),
+        on_connect=lambda transport: initialised.append(time.monotonic()),
+        backoff=Backoff(first=0.1, maximum=0.4),
+    )
+    with connection:
+        assert len(initialised) == 1
+        echo.unplug()
+        with pytest.raises(DisconnectedError, match="connection lost"):
+            connection.query("ECHO a")
+        assert not connection.connected
+        with pytest.raises(DisconnectedError, match="cannot open"):
+            connection.query("ECHO a")  # first attempt: still unplugged
+        with pytest.raises(DisconnectedError, match="next reconnection attempt"):
+            connection.query("ECHO a")  # within the back-off: no attempt at all
+        echo.plug_in()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                assert connection.query("ECHO back") == "BACK"
+                break
+            except DisconnectedError:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        assert len(initialised) == 2
+
+
+def test_closed_transport_refuses_until_opened_again(transport: LineTransport) -> None:
+    transport.close()
+    transport.close()
+    with pytest.raises(DisconnectedError, match="closed"):
+        transport.query("ECHO x")
+    transport.open()
+    assert transport.query("ECHO x") == "X"
+
+
+def test_cancel_check_runs_before_each_command_unless_not_cancellable(echo: Echo) -> None:
+    calls: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def check() -> None:
+        calls.append("check")
+        if len(calls) > 1:
+            raise Stop
+
+    with LineTransport(echo.url, cancel_check=check) as connection:
+        assert connection.query("ECHO one") == "ONE"
+        with pytest.raises(Stop):
+            connection.query("ECHO two")
+        assert connection.query("ECHO stop", cancellable=False) == "STOP"
+    assert echo.commands == ["ECHO one", "ECHO stop"]
+
+
+def test_the_port_lock_keeps_concurrent_queries_paired(transport: LineTransport) -> None:
+    mismatches: list[tuple[str, str]] = []
+
+    def worker(name: str) -> None:
+        for index in range(30):
+            word = f"{name}{index}"
+            reply = transport.query(f"ECHO {word}")
+            if reply != word.upper():
+                mismatches.append((word, reply))
+
+    threads = [threading.Thread(target=worker, args=(f"t{n}x",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert not mismatches
+
+
+def test_a_given_port_object_and_loop_url() -> None:
+    port = serial.serial_for_url("loop://", timeout=0.2)
+    with LineTransport(port) as connection:
+        assert connection.query("PING") == "PING"  # loop:// echoes what it is sent
+    assert not port.is_open
+    with LineTransport("loop://", settings=PortSettings(baudrate=115200)) as connection:
+        assert connection.query("PONG") == "PONG"
+
+
+def test_unknown_simulator_and_missing_port_are_disconnected_errors() -> None:
+    with pytest.raises(DisconnectedError, match="unknown simulator kind"):
+        LineTransport("sim://no-such-kind").open()
+    with pytest.raises(DisconnectedError, match="cannot open"):
+        LineTransport("/dev/no-such-serial-port").open()
+
+
+def test_an_overlong_reply_is_a_protocol_error(echo: Echo) -> None:
+    with LineTransport(echo.url) as connection:
+        with pytest.raises(ProtocolError, match="longer than"):
+            connection.query("ECHO " + "x" * (1 << 20 | 100), timeout=5)
+        assert connection.query("ECHO ok") == "OK"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals are POSIX")
+def test_over_a_pseudo_terminal(echo: Echo) -> None:
+    with PtyBridge(echo) as bridge:
+        with LineTransport(bridge.path, protocol=LineProtocol(timeout=0.5)) as connection:
+            assert connection.query("ECHO tty") == "TTY"
+            echo.inject(Fault.NO_REPLY)
+            with pytest.raises(DeviceTimeoutError):
+                connection.query("ECHO lost")
+            assert connection.query("ECHO again") == "AGAIN"
+            big = "y" * 20_000
+            assert connection.query(f"ECHO {big}") == big.upper()
