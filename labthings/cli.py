@@ -1,19 +1,26 @@
-"""The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`."""
+"""The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`.
+
+A factory target takes options: `labthings serve lab.py:make_labthing --option
+stage=/dev/ttyUSB0` or `--config lab.json`, so one file serves simulators by default and
+real instruments when told.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import importlib.util
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from labthings.server import LabThing
 from labthings.serving import DEFAULT_THREADS, serve
 
-__all__ = ["load_labthing", "main"]
+__all__ = ["load_labthing", "main", "read_options"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7485
@@ -23,10 +30,12 @@ class TargetError(Exception):
     """The serve target cannot be loaded; the message says why."""
 
 
-def load_labthing(target: str) -> LabThing:
+def load_labthing(target: str, options: Mapping[str, Any] | None = None) -> LabThing:
     """The LabThing named by `path/to/file.py:NAME` or `package.module:NAME`.
 
-    NAME defaults to `labthing`. A callable is called to make the LabThing.
+    NAME defaults to `labthing`. A callable (a factory) is called with `options` as
+    keyword arguments to make the LabThing; options given to a LabThing instance are an
+    error, since nothing would read them.
     """
     source, _, name = target.partition(":")
     name = name or "labthing"
@@ -42,10 +51,40 @@ def load_labthing(target: str) -> LabThing:
     except AttributeError:
         raise TargetError(f"{source!r} has no attribute {name!r}") from None
     if not isinstance(found, LabThing) and callable(found):
-        found = found()
+        try:
+            found = found(**dict(options or {}))
+        except TypeError as error:
+            raise TargetError(f"cannot call {target!r} with the options given: {error}") from None
+    elif options:
+        raise TargetError(
+            f"{target!r} is not a factory, so it cannot take options: serve a function that "
+            "takes them as keyword arguments and returns a LabThing"
+        )
     if not isinstance(found, LabThing):
         raise TargetError(f"{target!r} is a {type(found).__name__}, not a LabThing")
     return found
+
+
+def read_options(config: str | None, pairs: Sequence[str]) -> dict[str, Any]:
+    """Factory options from a JSON config file (an object) and `KEY=VALUE` pairs.
+
+    Pairs win over the file; their values are strings.
+    """
+    options: dict[str, Any] = {}
+    if config is not None:
+        try:
+            loaded = json.loads(Path(config).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise TargetError(f"cannot read the config file {config}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise TargetError(f"the config file {config} must hold a JSON object")
+        options.update(loaded)
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.isidentifier():
+            raise TargetError(f"--option takes KEY=VALUE with KEY a Python name, not {pair!r}")
+        options[key] = value
+    return options
 
 
 def _import_file(path: Path) -> object:
@@ -78,6 +117,16 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_THREADS,
         help="worker threads, one per in-flight request (default: %(default)s)",
     )
+    serve_command.add_argument(
+        "--config", help="a JSON object of keyword arguments for a factory target"
+    )
+    serve_command.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument for a factory target, e.g. --option stage=/dev/ttyUSB0",
+    )
     serve_command.add_argument("--debug", action="store_true", help="log at DEBUG level")
     return parser
 
@@ -90,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        labthing = load_labthing(arguments.target)
+        options = read_options(arguments.config, arguments.option)
+        labthing = load_labthing(arguments.target, options)
     except TargetError as error:
         print(f"labthings: {error}", file=sys.stderr)
         return 2
