@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 import typing
 from collections.abc import Callable
 from typing import Any, overload
@@ -37,6 +38,8 @@ from labthings.schemas import field_for_hint
 from labthings.values import flatten_errors, to_json_value
 
 __all__ = ["PropertyAffordance", "thing_property"]
+
+_logger = logging.getLogger(__name__)
 
 Getter = Callable[[Any], Any]
 Setter = Callable[[Any, Any], None]
@@ -99,6 +102,21 @@ class PropertyAffordance:
             self.setter_func(instance, value)
         else:
             instance.__dict__[self.name] = value
+        self._publish(instance, value)
+
+    def _publish(self, instance: object, value: Any) -> None:
+        """Tell watchers of a served Thing about the new value (computed: read it back)."""
+        publisher = getattr(instance, "_labthings_publisher", None)
+        if publisher is None:
+            return
+        if self.getter is not None:
+            if not publisher.watching_property(self.name):
+                return
+            value = self.getter(instance)
+        try:
+            publisher.property_changed(self.name, self.dump(value))
+        except (TypeError, ValueError) as error:
+            _logger.warning("property %r changed to a value JSON cannot hold: %s", self.name, error)
 
     def setter(self, func: Setter) -> PropertyAffordance:
         """Make a computed property writable through `func(self, value)`."""

@@ -16,9 +16,11 @@ from labthings.errors import (
     MethodNotAllowedError,
     NotFoundError,
 )
+from labthings.hub import EventHub, ThingPublisher
 from labthings.locks import InstrumentLock
 from labthings.properties import PropertyAffordance
 from labthings.thing import Thing
+from labthings.thing_events import EventAffordance
 
 __all__ = ["RESERVED_NAMES", "ThingEntry", "ThingRegistry"]
 
@@ -42,6 +44,13 @@ class ThingEntry:
             return type(self.thing)._actions[name]
         except KeyError:
             raise NotFoundError(f"thing {self.name!r} has no action {name!r}") from None
+
+    def event(self, name: str) -> EventAffordance:
+        """The named event, or NotFoundError."""
+        try:
+            return type(self.thing)._events[name]
+        except KeyError:
+            raise NotFoundError(f"thing {self.name!r} has no event {name!r}") from None
 
     def property(self, name: str) -> PropertyAffordance:
         """The named property, or NotFoundError."""
@@ -92,8 +101,9 @@ class ThingEntry:
 class ThingRegistry:
     """Things by name. Frozen once the server is built: documents are made from it once."""
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, hub: EventHub | None = None) -> None:
         self._title = title
+        self._hub = hub
         self._entries: dict[str, ThingEntry] = {}
         self._frozen = False
         self._lock = threading.Lock()
@@ -116,6 +126,8 @@ class ThingRegistry:
                 thing_id = uuid.uuid5(_ID_NAMESPACE, f"{self._title}/{name}").urn
             entry = ThingEntry(name=name, thing=thing, thing_id=thing_id)
             self._entries[name] = entry
+            if self._hub is not None:
+                thing._labthings_publisher = ThingPublisher(self._hub, name)
             return entry
 
     def freeze(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from labthings import logs
 from labthings.errors import NotFoundError, ShuttingDownError, TaskFinishedError
+from labthings.hub import EventHub
 from labthings.registry import ThingEntry
 from labthings.settings import Settings
 from labthings.tasks import FINISHED, TaskStatus, TaskThread
@@ -34,9 +35,10 @@ class TaskRunner:
     never evicted, so they can always be found and cancelled.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, hub: EventHub | None = None) -> None:
         logs.install()
         self._settings = settings
+        self._hub = hub
         self._tasks: dict[str, TaskThread] = {}
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
@@ -55,6 +57,7 @@ class TaskRunner:
             dump_output=affordance.dump_output,
             instrument_lock=entry.lock if affordance.lock else None,
             log_limit=self._settings.task_log_max,
+            listener=self._publish if self._hub is not None else None,
         )
         with self._lock:
             if self._closed:
@@ -66,6 +69,11 @@ class TaskRunner:
             self._evict_locked()
         task.start()
         return task
+
+    def _publish(self, task: TaskThread, kind: str, data: dict[str, Any]) -> None:
+        """Send a task's change to the hub, on topic `task/<id>`."""
+        assert self._hub is not None
+        self._hub.publish(f"task/{task.id}", kind, data)
 
     def get(self, task_id: str) -> TaskThread:
         """The task with this id, or NotFoundError (unknown, or evicted from history)."""

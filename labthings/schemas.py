@@ -81,9 +81,9 @@ def field_for_hint(hint: Any, **kwargs: Any) -> fields.Field:
                 return _with_options(extra, kwargs)
         return field_for_hint(typing.get_args(hint)[0], **kwargs)
     if hint is Any or hint is object:
-        return fields.Raw(allow_none=True, **kwargs)
+        return fields.Raw(**{**kwargs, "allow_none": True})
     if hint is type(None) or hint is None:
-        return fields.Constant(None, allow_none=True, **kwargs)
+        return fields.Constant(None, **{**kwargs, "allow_none": True})
     if origin in (Union, types.UnionType):
         members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         if len(members) != 1:

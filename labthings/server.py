@@ -12,6 +12,7 @@ from labthings.errors import ConfigurationError
 from labthings.http.docs import docs_blueprint
 from labthings.http.problems import register_error_handlers
 from labthings.http.views import register_views
+from labthings.hub import EventHub
 from labthings.openapi import build_openapi
 from labthings.registry import ThingRegistry
 from labthings.runner import TaskRunner
@@ -46,8 +47,9 @@ class LabThing:
         self.description = description
         self.version = version
         self.settings = settings or Settings(**overrides)
-        self.registry = ThingRegistry(title)
-        self.runner = TaskRunner(self.settings)
+        self.hub = EventHub(replay=self.settings.event_replay, queue_size=self.settings.event_queue)
+        self.registry = ThingRegistry(title, self.hub)
+        self.runner = TaskRunner(self.settings, self.hub)
         self._opened: list[Thing] = []
         if app is not None:
             self.init_app(app)
@@ -73,6 +75,7 @@ class LabThing:
             app,
             registry=self.registry,
             runner=self.runner,
+            hub=self.hub,
             settings=self.settings,
             index=self.index,
         )
@@ -123,6 +126,7 @@ class LabThing:
 
     def close(self) -> None:
         """Cancel unfinished tasks, wait for them (bounded), then exit Things in reverse."""
+        self.hub.close()
         stuck = self.runner.shutdown(self.settings.shutdown_wait)
         for task in stuck:
             _logger.warning("%s did not stop within the shutdown wait", task.holder_description)

@@ -60,6 +60,7 @@ def serve(
         stopping.set()
         _logger.info("stopping: cancelling running tasks and closing connections")
         labthing.runner.shutdown(wait=0)
+        labthing.hub.close()  # event streams end, so their worker threads are free
         server.stop()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

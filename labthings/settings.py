@@ -38,11 +38,19 @@ class Settings:
     """Request bodies larger than this get 413."""
     shutdown_wait: float = 5.0
     """How long a graceful shutdown waits for cancelled tasks before closing Things."""
+    sse_heartbeat: float = 15.0
+    """Seconds between keep-alive comments on an idle event stream."""
+    event_replay: int = 1000
+    """Events kept for `Last-Event-ID` resumption."""
+    event_queue: int = 256
+    """Events queued per watcher; a slower watcher loses the oldest and is told."""
 
     def __post_init__(self) -> None:
         for spec in fields(self):
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigurationError(f"setting {spec.name} must be a number >= 0")
+        if self.sse_heartbeat <= 0 or self.event_queue < 1:
+            raise ConfigurationError("need sse_heartbeat > 0 and event_queue >= 1")
         if self.list_default_limit < 1 or self.list_max_limit < self.list_default_limit:
             raise ConfigurationError("need 1 <= list_default_limit <= list_max_limit")

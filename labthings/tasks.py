@@ -28,6 +28,9 @@ _current: ContextVar[TaskThread | None] = ContextVar("labthings_current_task", d
 
 MESSAGE_LIMIT = 500
 
+TaskListener = Callable[["TaskThread", str, dict[str, Any]], None]
+"""Called after each change: (task, kind, data); kind is "update", "log" or "record"."""
+
 
 class TaskStatus(str, enum.Enum):
     """Where an invocation is in its life; the last three are final."""
@@ -65,6 +68,7 @@ class TaskThread(threading.Thread):
         dump_output: Callable[[Any], Any] = to_json_value,
         instrument_lock: InstrumentLock | None = None,
         log_limit: int = 1000,
+        listener: TaskListener | None = None,
     ) -> None:
         self.id = str(uuid.uuid4())
         super().__init__(name=f"labthings-task-{action}-{self.id[:8]}", daemon=True)
@@ -77,6 +81,9 @@ class TaskThread(threading.Thread):
         self._dump_output = dump_output
         self._instrument_lock = instrument_lock
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._version = 0
+        self._listener = listener
         self._done = threading.Event()
         self._cancel_event = threading.Event()
         self._queued = threading.Event()
@@ -120,14 +127,29 @@ class TaskThread(threading.Thread):
         return self._output
 
     @property
+    def version(self) -> int:
+        """Increases with every change to the record; the same number means the same record."""
+        return self._version
+
+    def wait_for_change(self, version: int, timeout: float) -> int:
+        """Wait up to `timeout` for the record to differ from `version`; the version now."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != version, timeout)
+            return self._version
+
+    @property
     def holder_description(self) -> str:
         """How error messages name this task when it holds an instrument lock."""
         return f"action {self.action!r} (invocation {self.id})"
 
     def snapshot(self) -> dict[str, Any]:
         """The invocation record as a new dict of JSON values, consistent at one instant."""
+        return self.versioned_snapshot()[1]
+
+    def versioned_snapshot(self) -> tuple[int, dict[str, Any]]:
+        """(version, record), taken together: the version names exactly this record."""
         with self._lock:
-            return {
+            return self._version, {
                 "id": self.id,
                 "action": self.action,
                 "thing": self.thing,
@@ -163,6 +185,8 @@ class TaskThread(threading.Thread):
             self._progress = None if percent is None else int(round(min(100, max(0, percent))))
             if message is not None:
                 self._message = str(message)[:MESSAGE_LIMIT]
+            update = self._changed_locked()
+        self._notify("update", update)
 
     def update_data(self, values: Mapping[str, Any]) -> None:
         """Merge JSON values into the record's `data`; raises TypeError for non-JSON."""
@@ -170,8 +194,11 @@ class TaskThread(threading.Thread):
             raise TypeError("task data must be a mapping of names to JSON values")
         copied = to_json_value(dict(values))
         with self._lock:
-            if self._status not in FINISHED:
-                self._data.update(copied)
+            if self._status in FINISHED:
+                return
+            self._data.update(copied)
+            update = self._changed_locked()
+        self._notify("update", update)
 
     def add_log(self, record: logging.LogRecord) -> None:
         """Append a log record to the task's bounded log (the oldest entries drop off)."""
@@ -184,6 +211,8 @@ class TaskThread(threading.Thread):
         }
         with self._lock:
             self._log.append(entry)
+            self._changed_locked()
+        self._notify("log", {"id": self.id, "thing": self.thing, "action": self.action, **entry})
 
     # -- cancelling --------------------------------------------------------------------
 
@@ -205,10 +234,16 @@ class TaskThread(threading.Thread):
             self._cancel_event.set()
             if self._status is TaskStatus.PENDING:
                 self._finish_locked(TaskStatus.CANCELLED, message="cancelled before it started")
+                update = None
             else:
                 self._message = "cancellation requested"
+                update = self._changed_locked()
         if self._instrument_lock is not None:
             self._instrument_lock.wake()
+        if update is None:
+            self._notify("record", self.snapshot())
+        else:
+            self._notify("update", update)
         return True
 
     # -- running -----------------------------------------------------------------------
@@ -238,12 +273,15 @@ class TaskThread(threading.Thread):
                     return
                 self._status = TaskStatus.RUNNING
                 self._time_started = now_utc()
+                update = self._changed_locked()
+            self._notify("update", update)
             outcome = self._call()
             if holds_lock and self._instrument_lock is not None:
                 self._instrument_lock.release()
                 holds_lock = False
             with self._lock:
                 self._finish_locked(*outcome)
+            self._notify("record", self.snapshot())
         finally:
             self._queued.set()  # never leave start() waiting
             if holds_lock and self._instrument_lock is not None:
@@ -285,7 +323,33 @@ class TaskThread(threading.Thread):
         if status is TaskStatus.COMPLETED and self._progress is not None:
             self._progress = 100
         self._time_completed = now_utc()
+        self._changed_locked()
         self._done.set()
+
+    def _changed_locked(self) -> dict[str, Any]:
+        """Count a change, wake long-pollers, and return the light view of the record."""
+        self._version += 1
+        self._changed.notify_all()
+        return {
+            "id": self.id,
+            "thing": self.thing,
+            "action": self.action,
+            "status": self._status.value,
+            "progress": self._progress,
+            "message": self._message,
+            "cancelRequested": self._cancel_event.is_set(),
+            "data": dict(self._data),
+        }
+
+    def _notify(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell the listener (outside the lock); its failure never harms the task."""
+        if self._listener is None:
+            return
+        try:
+            self._listener(self, kind, data)
+        except Exception:
+            self._listener = None  # so the log record below cannot call it again
+            _logger.exception("a task listener failed on %s of %s; detached", kind, self.id)
 
 
 def _error_problem(error: BaseException) -> dict[str, Any]:

@@ -7,7 +7,10 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from labthings.actions import ActionAffordance
+from labthings.errors import ConfigurationError
+from labthings.hub import ThingPublisher
 from labthings.properties import PropertyAffordance
+from labthings.thing_events import EventAffordance
 
 __all__ = ["Thing"]
 
@@ -15,9 +18,10 @@ __all__ = ["Thing"]
 class Thing:
     """Base class for an instrument: subclass it and declare affordances on the class.
 
-    Methods decorated with `@action` become actions and `thing_property` declarations
-    become properties. Override `__enter__`/`__exit__` to open hardware when the server
-    starts and release it when the server stops; both default to doing nothing.
+    Methods decorated with `@action` become actions, `thing_property` declarations
+    become properties and `thing_event` declarations events (sent with `emit`).
+    Override `__enter__`/`__exit__` to open hardware when the server starts and release
+    it when the server stops; both default to doing nothing.
 
     Class attributes: `title` (default: the class name), `description` (default: the
     class docstring), `version` (published in the Thing Description).
@@ -29,24 +33,17 @@ class Thing:
 
     _actions: ClassVar[dict[str, ActionAffordance]] = {}
     _properties: ClassVar[dict[str, PropertyAffordance]] = {}
+    _events: ClassVar[dict[str, EventAffordance]] = {}
+    _labthings_publisher: ThingPublisher | None = None  # set when a LabThing serves it
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        actions: dict[str, ActionAffordance] = {}
-        properties: dict[str, PropertyAffordance] = {}
+        found: dict[str, object] = {}
         for klass in reversed(cls.__mro__):
-            for name, value in vars(klass).items():
-                if isinstance(value, ActionAffordance):
-                    actions[name] = value
-                    properties.pop(name, None)
-                elif isinstance(value, PropertyAffordance):
-                    properties[name] = value
-                    actions.pop(name, None)
-                elif name in actions or name in properties:  # overridden by a plain attribute
-                    actions.pop(name, None)
-                    properties.pop(name, None)
-        cls._actions = actions
-        cls._properties = properties
+            found.update(vars(klass))  # a subclass's attribute hides its bases' one
+        cls._actions = {n: v for n, v in found.items() if isinstance(v, ActionAffordance)}
+        cls._properties = {n: v for n, v in found.items() if isinstance(v, PropertyAffordance)}
+        cls._events = {n: v for n, v in found.items() if isinstance(v, EventAffordance)}
 
     @classmethod
     def thing_title(cls) -> str:
@@ -67,6 +64,37 @@ class Thing:
     def properties(cls) -> dict[str, PropertyAffordance]:
         """The properties of this Thing class, by name."""
         return dict(cls._properties)
+
+    @classmethod
+    def events(cls) -> dict[str, EventAffordance]:
+        """The events this Thing class declares, by name."""
+        return dict(cls._events)
+
+    def emit(self, name: str, data: Any = None) -> None:
+        """Send a declared event to every subscriber; does nothing when not served.
+
+        Raises ConfigurationError for an undeclared event and TypeError/ValueError if
+        `data` cannot be sent as JSON.
+        """
+        try:
+            affordance = type(self)._events[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"{type(self).__name__} declares no event {name!r}; declare it with thing_event"
+            ) from None
+        value = affordance.dump(data)
+        if self._labthings_publisher is not None:
+            self._labthings_publisher.event(name, value)
+
+    def notify_property_changed(self, name: str) -> None:
+        """Tell watchers that a computed property changed (stored ones notify by themselves).
+
+        The value is read (so from the hardware, for a getter) only if someone watches.
+        """
+        affordance = type(self)._properties[name]
+        publisher = self._labthings_publisher
+        if publisher is not None and publisher.watching_property(name):
+            publisher.property_changed(name, affordance.dump(getattr(self, name)))
 
     def __enter__(self) -> Thing:
         return self

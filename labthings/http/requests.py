@@ -22,7 +22,7 @@ __all__ = [
     "Preferences",
     "json_body",
     "parse_list_query",
-    "parse_timeout",
+    "parse_seconds",
 ]
 
 NO_BODY: Any = object()
@@ -117,9 +117,9 @@ def parse_list_query(args: MultiDict[str, str], settings: Settings) -> ListQuery
     )
 
 
-def parse_timeout(args: Mapping[str, str], default: float, maximum: float) -> float:
-    """`?timeout=` seconds for DELETE, capped at `maximum`, or 422."""
-    raw = args.get("timeout")
+def parse_seconds(args: Mapping[str, str], name: str, default: float, maximum: float) -> float:
+    """A `?<name>=` number of seconds, capped at `maximum`, or 422 naming it."""
+    raw = args.get(name)
     if raw is None:
         return default
     try:
@@ -128,7 +128,7 @@ def parse_timeout(args: Mapping[str, str], default: float, maximum: float) -> fl
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise ValidationError(
-            "invalid query parameters", {"timeout": [f"{raw!r} is not a number of seconds >= 0"]}
+            "invalid query parameters", {name: [f"{raw!r} is not a number of seconds >= 0"]}
         )
     return min(value, maximum)
 

@@ -10,15 +10,23 @@ from flask import Flask, Response, request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
+from labthings.http.etags import (
+    not_modified_if_matching,
+    record_etag,
+    version_in_etag,
+    with_content_etag,
+)
 from labthings.http.records import public_record, record_href
 from labthings.http.requests import (
     NO_BODY,
     Preferences,
     json_body,
     parse_list_query,
-    parse_timeout,
+    parse_seconds,
 )
 from labthings.http.responses import json_response
+from labthings.http.stream_views import register_stream_views
+from labthings.hub import EventHub
 from labthings.registry import ThingRegistry
 from labthings.runner import TaskRunner
 from labthings.settings import Settings
@@ -35,10 +43,11 @@ def register_views(
     *,
     registry: ThingRegistry,
     runner: TaskRunner,
+    hub: EventHub,
     settings: Settings,
     index: Callable[[str], dict[str, Any]],
 ) -> None:
-    """Add every route of the HTTP contract to `app`."""
+    """Add every route of the HTTP contract to `app`, event streams included."""
     builders = {entry.name: ThingDescriptionBuilder(entry) for entry in registry}
     app.add_url_rule("/", view_func=IndexView.as_view("index", index=index))
     app.add_url_rule(
@@ -62,6 +71,7 @@ def register_views(
         "/actions/<task_id>",
         view_func=InvocationView.as_view("invocation", runner=runner, settings=settings),
     )
+    register_stream_views(app, registry=registry, hub=hub, runner=runner, settings=settings)
 
 
 def _root() -> str:
@@ -70,9 +80,11 @@ def _root() -> str:
 
 
 def _record_response(task: TaskThread, status: int, headers: dict[str, str]) -> Response:
-    record = public_record(task.snapshot(), _root())
+    version, record = task.versioned_snapshot()
+    public_record(record, _root())
     if record["status"] in ("pending", "running"):
         headers["Retry-After"] = RETRY_AFTER_SECONDS
+    headers["ETag"] = record_etag(task, version)
     return json_response(record, status, headers=headers)
 
 
@@ -129,7 +141,8 @@ class PropertyView(MethodView):
         self.settings = settings
 
     def get(self, thing: str, name: str) -> Response:
-        return json_response(self.registry.get(thing).read_property(name))
+        response = json_response(self.registry.get(thing).read_property(name))
+        return not_modified_if_matching(with_content_etag(response))
 
     def options(self, thing: str, name: str) -> Response:
         readonly = self.registry.get(thing).property(name).readonly
@@ -193,11 +206,30 @@ class InvocationView(MethodView):
         self.settings = settings
 
     def get(self, task_id: str) -> Response:
-        return _record_response(self.runner.get(task_id), 200, {})
+        """The record; with `?wait=N` or `Prefer: wait=N`, first wait up to N s for a change.
+
+        "A change" is one from the version named by `If-None-Match`, else from the
+        record as it was when the request arrived. An unchanged record is a 304.
+        """
+        task = self.runner.get(task_id)
+        wait = parse_seconds(request.args, "wait", 0.0, self.settings.max_wait)
+        if "wait" not in request.args:
+            wait = Preferences.parse(
+                request.headers.getlist("Prefer"), 0.0, self.settings.max_wait
+            ).wait
+        version = task.version
+        for tag in request.if_none_match:
+            known = version_in_etag(task, tag)
+            if known is not None:
+                version = known
+        if wait > 0 and not task.finished:
+            task.wait_for_change(version, wait)
+        response = _record_response(task, 200, {})
+        return not_modified_if_matching(response)
 
     def delete(self, task_id: str) -> Response:
-        timeout = parse_timeout(
-            request.args, self.settings.cancel_wait, self.settings.max_cancel_wait
+        timeout = parse_seconds(
+            request.args, "timeout", self.settings.cancel_wait, self.settings.max_cancel_wait
         )
         task, ended = self.runner.cancel(task_id, timeout)
         return _record_response(task, 200 if ended else 202, {})

@@ -1,0 +1,150 @@
+"""Event-stream routes (Server-Sent Events): tasks, properties and Thing events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, request
+from flask.views import MethodView
+
+from labthings.http.records import public_record
+from labthings.http.streams import last_event_id, sse_response
+from labthings.hub import Event, EventHub
+from labthings.registry import ThingRegistry
+from labthings.runner import TaskRunner
+from labthings.settings import Settings
+from labthings.tasks import FINISHED
+
+__all__ = ["register_stream_views"]
+
+_FINISHED = {status.value for status in FINISHED}
+
+
+def register_stream_views(
+    app: Flask,
+    *,
+    registry: ThingRegistry,
+    hub: EventHub,
+    runner: TaskRunner,
+    settings: Settings,
+) -> None:
+    """Add the `.../events` routes to `app`."""
+    common = {"registry": registry, "hub": hub, "runner": runner, "settings": settings}
+    routes = {
+        "/actions/events": AllTasksStream,
+        "/actions/<task_id>/events": TaskStream,
+        "/<thing>/properties/<name>/events": PropertyStream,
+        "/<thing>/events/<name>": ThingEventStream,
+        "/<thing>/events": ThingEventStream,
+    }
+    for rule, view in routes.items():
+        endpoint = "stream:" + rule
+        app.add_url_rule(rule, view_func=view.as_view(endpoint, **common))
+
+
+class _Stream(MethodView):
+    def __init__(
+        self, registry: ThingRegistry, hub: EventHub, runner: TaskRunner, settings: Settings
+    ) -> None:
+        self.registry = registry
+        self.hub = hub
+        self.runner = runner
+        self.settings = settings
+
+    def _respond(
+        self,
+        accept: Callable[[Event], bool],
+        first: Callable[[], list[tuple[str, Any]]] = list,
+        **options: Any,
+    ) -> Response:
+        """Subscribe, then read `first()` (so nothing between the two is lost), then stream."""
+        resume_after, elsewhere = last_event_id(request, self.hub)
+        subscription = self.hub.subscribe(accept, resume_after)
+        try:
+            initial = first()
+            ends = bool(options.pop("ends_after_first", lambda messages: False)(initial))
+        except BaseException:
+            subscription.close()
+            raise
+        return sse_response(
+            self.hub,
+            subscription,
+            heartbeat=self.settings.sse_heartbeat,
+            resumed_elsewhere=elsewhere,
+            first=initial,
+            only_first=ends,
+            **options,
+        )
+
+    def _records_with_links(self) -> Any:
+        root = request.url_root
+
+        def transform(event: Event) -> Any:
+            return public_record(dict(event.data), root) if event.kind == "record" else event.data
+
+        return transform
+
+
+class TaskStream(_Stream):
+    """`GET /actions/<id>/events`: the record now, each update and log line, the final
+    record; then the stream ends."""
+
+    def get(self, task_id: str) -> Response:
+        task = self.runner.get(task_id)
+        topic = f"task/{task.id}"
+        root = request.url_root
+        return self._respond(
+            lambda event: event.topic == topic,
+            first=lambda: [("record", public_record(task.snapshot(), root))],
+            transform=self._records_with_links(),
+            until=lambda event: event.kind == "record",
+            ends_after_first=lambda messages: messages[0][1]["status"] in _FINISHED,
+        )
+
+
+class AllTasksStream(_Stream):
+    """`GET /actions/events`: updates, log lines and final records of every task
+    (`?thing=` and `?action=` narrow it)."""
+
+    def get(self) -> Response:
+        thing = request.args.get("thing")
+        action = request.args.get("action")
+
+        def accept(event: Event) -> bool:
+            return (
+                event.topic.startswith("task/")
+                and (thing is None or event.data.get("thing") == thing)
+                and (action is None or event.data.get("action") == action)
+            )
+
+        return self._respond(accept, transform=self._records_with_links())
+
+
+class PropertyStream(_Stream):
+    """`GET /<thing>/properties/<name>/events`: the value now, then every change
+    (event name: the property's name, data: the value)."""
+
+    def get(self, thing: str, name: str) -> Response:
+        entry = self.registry.get(thing)
+        entry.property(name)
+        topic = f"property/{entry.name}/{name}"
+        return self._respond(
+            lambda event: event.topic == topic, first=lambda: [(name, entry.read_property(name))]
+        )
+
+
+class ThingEventStream(_Stream):
+    """`GET /<thing>/events[/<name>]`: the Thing's events (event name: the event's name)."""
+
+    def get(self, thing: str, name: str | None = None) -> Response:
+        entry = self.registry.get(thing)
+        prefix = f"event/{entry.name}/"
+        if name is not None:
+            entry.event(name)
+            prefix += name
+
+        def accept(event: Event) -> bool:
+            return event.topic == prefix if name is not None else event.topic.startswith(prefix)
+
+        return self._respond(accept)
