@@ -24,6 +24,7 @@ from labthings.properties import thing_property
 from labthings.settings import Settings
 from labthings.tasks import TaskStatus, TaskThread, current_task
 from labthings.thing import Thing
+from labthings.thing_events import thing_event
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "current_task",
     "fields",
     "raise_if_cancelled",
+    "thing_event",
     "thing_property",
     "update_task_data",
     "update_task_progress",

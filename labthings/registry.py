@@ -15,6 +15,7 @@ from labthings.errors import (
     InstrumentBusyError,
     MethodNotAllowedError,
     NotFoundError,
+    ValidationError,
 )
 from labthings.hub import EventHub, ThingPublisher
 from labthings.locks import InstrumentLock
@@ -90,12 +91,22 @@ class ThingEntry:
                     "try again when it has finished"
                 )
             try:
-                setattr(self.thing, affordance.name, checked)
+                self._set(affordance, checked)
             finally:
                 self.lock.release()
         else:
-            setattr(self.thing, affordance.name, checked)
+            self._set(affordance, checked)
         return self.read_property(name)
+
+    def _set(self, affordance: PropertyAffordance, value: Any) -> None:
+        """Assign; a setter's ValueError means the value was refused, so it is a 422."""
+        try:
+            setattr(self.thing, affordance.name, value)
+        except ValueError as error:
+            raise ValidationError(
+                f"thing {self.name!r} refused the value of {affordance.name!r}",
+                {affordance.name: [str(error)]},
+            ) from None
 
 
 class ThingRegistry:

@@ -17,6 +17,7 @@ from labthings.dataschema import field_schema, object_schema, td_data_schema
 from labthings.errors import ConfigurationError
 from labthings.properties import PropertyAffordance
 from labthings.registry import ThingEntry
+from labthings.thing_events import EventAffordance
 
 __all__ = ["TD_CONTEXT", "ThingDescriptionBuilder"]
 
@@ -73,6 +74,9 @@ def _thing_description(entry: ThingEntry) -> dict[str, Any]:
     td["actions"] = {
         name: _action(name, affordance) for name, affordance in thing_class.actions().items()
     }
+    td["events"] = {
+        name: _event(name, affordance) for name, affordance in thing_class.events().items()
+    }
     td["forms"] = [
         {
             # base is <root><thing>/, so this is <root>actions?thing=<thing>
@@ -80,7 +84,8 @@ def _thing_description(entry: ThingEntry) -> dict[str, Any]:
             "op": "queryallactions",
             "htv:methodName": "GET",
             "contentType": JSON,
-        }
+        },
+        _stream_form("events", "subscribeallevents"),
     ]
     return td
 
@@ -95,11 +100,12 @@ def _property(name: str, affordance: PropertyAffordance) -> dict[str, Any]:
     description.update(schema)
     description["readOnly"] = affordance.readonly
     description["writeOnly"] = False
-    description["observable"] = False
+    description["observable"] = True
     href = f"properties/{name}"
     forms = [_form(href, "readproperty", "GET")]
     if not affordance.readonly:
         forms.append(_form(href, "writeproperty", "PUT"))
+    forms.append(_stream_form(f"{href}/events", "observeproperty"))
     description["forms"] = forms
     return description
 
@@ -130,6 +136,26 @@ def _action(name: str, affordance: ActionAffordance) -> dict[str, Any]:
         _form("../actions/{id}", "cancelaction", "DELETE"),
     ]
     return description
+
+
+def _event(name: str, affordance: EventAffordance) -> dict[str, Any]:
+    """An EventAffordance: its data schema and a Server-Sent Events subscription form."""
+    description: dict[str, Any] = {"title": affordance.title or name}
+    _describe(description, affordance.description)
+    description["data"] = td_data_schema(field_schema(affordance.field))
+    description["forms"] = [_stream_form(f"events/{name}", "subscribeevent")]
+    return description
+
+
+def _stream_form(href: str, op: str) -> dict[str, Any]:
+    """A form for a Server-Sent Events stream (GET, `subprotocol: sse`)."""
+    return {
+        "href": href,
+        "op": op,
+        "htv:methodName": "GET",
+        "subprotocol": "sse",
+        "contentType": "text/event-stream",
+    }
 
 
 def _form(href: str, op: str, method: str) -> dict[str, Any]:

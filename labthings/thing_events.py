@@ -47,9 +47,7 @@ def thing_event(
 ) -> EventAffordance:
     """Declare an event whose data is described by a marshmallow field or a type hint
     (None: the event carries no data)."""
-    field = (
-        data
-        if isinstance(data, fields.Field)
-        else field_for_hint(Any if data is None else data, allow_none=True)
-    )
+    if isinstance(data, fields.Field):
+        return EventAffordance(data, title=title, description=description)
+    field = field_for_hint(Any if data is None else data)
     return EventAffordance(field, title=title, description=description)

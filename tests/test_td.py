@@ -14,7 +14,7 @@ import pytest
 from marshmallow import fields
 from marshmallow.validate import Range
 
-from labthings import ConfigurationError, Thing, action, thing_property
+from labthings import ConfigurationError, Thing, action, thing_event, thing_property
 from labthings.registry import ThingEntry, ThingRegistry
 from labthings.td import TD_CONTEXT, ThingDescriptionBuilder
 
@@ -71,6 +71,9 @@ class Stage(Thing):
     @action
     def goto(self, point: tuple[int, int]) -> None:
         """Go to a point."""
+
+    limit_reached = thing_event(dict[str, int], description="An axis reached its limit.")
+    heartbeat = thing_event()
 
 
 class Bare(Thing):
@@ -144,7 +147,7 @@ def test_document_is_a_fresh_copy(stage_entry: ThingEntry) -> None:
     first["properties"]["speed"]["forms"].clear()
     first["actions"].clear()
     second = builder.document(ROOT)
-    assert len(second["properties"]["speed"]["forms"]) == 2
+    assert len(second["properties"]["speed"]["forms"]) == 3
     assert set(second["actions"]) == {"move", "home", "status", "goto"}
 
 
@@ -165,27 +168,27 @@ def test_writable_property(td: dict[str, Any]) -> None:
     assert (speed["minimum"], speed["maximum"]) == (0, 10)
     assert speed["description"] == "Top speed in mm/s"
     assert speed["readOnly"] is False and speed["writeOnly"] is False
-    assert speed["observable"] is False
+    assert speed["observable"] is True
     forms = forms_by_op(speed["forms"])
-    assert set(forms) == {"readproperty", "writeproperty"}
+    assert set(forms) == {"readproperty", "writeproperty", "observeproperty"}
     assert forms["readproperty"]["htv:methodName"] == "GET"
     assert forms["writeproperty"]["htv:methodName"] == "PUT"
-    for form in forms.values():
-        assert urljoin(td["base"], form["href"]) == ROOT + "stage/properties/speed"
-        assert form["contentType"] == "application/json"
+    for op in ("readproperty", "writeproperty"):
+        assert urljoin(td["base"], forms[op]["href"]) == ROOT + "stage/properties/speed"
+        assert forms[op]["contentType"] == "application/json"
 
 
 def test_computed_property_with_a_setter_is_writable(td: dict[str, Any]) -> None:
     label = td["properties"]["label"]
     assert label["type"] == "string" and label["readOnly"] is False
-    assert set(forms_by_op(label["forms"])) == {"readproperty", "writeproperty"}
+    assert set(forms_by_op(label["forms"])) == {"readproperty", "writeproperty", "observeproperty"}
 
 
 def test_read_only_property_has_no_write_form(td: dict[str, Any]) -> None:
     position = td["properties"]["position"]
     assert position["type"] == "array" and position["items"] == {"type": "integer"}
     assert position["readOnly"] is True
-    assert [form["op"] for form in position["forms"]] == ["readproperty"]
+    assert [form["op"] for form in position["forms"]] == ["readproperty", "observeproperty"]
     assert position["forms"][0]["htv:methodName"] == "GET"
 
 
@@ -255,8 +258,28 @@ def test_action_forms_resolve_to_the_routes(td: dict[str, Any], name: str) -> No
     assert affordance["uriVariables"]["id"]["type"] == "string"
 
 
+def test_properties_are_observable_over_server_sent_events(td: dict[str, Any]) -> None:
+    for name, prop in td["properties"].items():
+        [form] = [form for form in prop["forms"] if form["op"] == "observeproperty"]
+        assert form["subprotocol"] == "sse"
+        assert form["contentType"] == "text/event-stream"
+        assert urljoin(td["base"], form["href"]) == f"{ROOT}stage/properties/{name}/events"
+
+
+def test_events_are_described_with_subscription_forms(td: dict[str, Any]) -> None:
+    limit = td["events"]["limit_reached"]
+    assert limit["description"] == "An axis reached its limit."
+    assert limit["data"]["type"] == "object"
+    [form] = limit["forms"]
+    assert (form["op"], form["subprotocol"]) == ("subscribeevent", "sse")
+    assert urljoin(td["base"], form["href"]) == f"{ROOT}stage/events/limit_reached"
+    assert set(td["events"]) == {"limit_reached", "heartbeat"}
+    [every] = [form for form in td["forms"] if form["op"] == "subscribeallevents"]
+    assert urljoin(td["base"], every["href"]) == f"{ROOT}stage/events"
+
+
 def test_query_all_actions_form(td: dict[str, Any]) -> None:
-    [form] = td["forms"]
+    [form] = [form for form in td["forms"] if form["op"] == "queryallactions"]
     assert form["op"] == "queryallactions"
     assert form["htv:methodName"] == "GET"
     assert urljoin(td["base"], form["href"]) == ROOT + "actions?thing=stage"

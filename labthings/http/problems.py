@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from devices.errors import DeviceError, DeviceTimeoutError, DisconnectedError
 from labthings.errors import (
     ConflictError,
     LabThingsError,
@@ -52,9 +53,17 @@ def problem(
     return json_response(body, status, headers=headers, mimetype=PROBLEM_MIMETYPE)
 
 
+_DEVICE_STATUS: list[tuple[type[DeviceError], int]] = [
+    (DisconnectedError, 503),
+    (DeviceTimeoutError, 504),
+    (DeviceError, 502),
+]
+
+
 def register_error_handlers(app: Flask) -> None:
     """Make every error of `app` a problem+json response."""
     app.register_error_handler(LabThingsError, _labthings_error)
+    app.register_error_handler(DeviceError, _device_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
@@ -68,6 +77,16 @@ def _labthings_error(error: LabThingsError) -> Response:
     if isinstance(error, MethodNotAllowedError):
         return problem(status, str(error), headers={"Allow": ", ".join(error.allowed)})
     return problem(status, str(error))
+
+
+def _device_error(error: DeviceError) -> Response:
+    """An instrument failed while serving a request (a property read, say): the gateway
+    codes say so (503 disconnected, 504 no reply, 502 a bad or error reply), and the
+    message names the port and command, which is what a lab user needs to act."""
+    status = next(code for kind, code in _DEVICE_STATUS if isinstance(error, kind))
+    _logger.warning("instrument error in request: %s", error)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem(status, str(error), headers=headers)
 
 
 def _http_error(error: HTTPException) -> Response:
