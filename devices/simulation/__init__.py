@@ -82,8 +82,8 @@ class Simulator:
         """The reply to one command line (None: no reply). Override this."""
         raise NotImplementedError
 
-    def error_reply(self, command: str) -> str:
-        """What the instrument sends for an error; used by `Fault.ERROR_REPLY`."""
+    def error_reply(self, command: str) -> str | None:
+        """What the instrument sends for an error (None: nothing); used by `Fault.ERROR_REPLY`."""
         return "ERROR"
 
     def inject(self, fault: Fault, count: int = 1) -> None:

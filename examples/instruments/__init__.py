@@ -1,0 +1,1 @@
+"""Things that serve the drivers in `devices`, on simulators by default."""
