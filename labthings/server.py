@@ -11,6 +11,7 @@ from flask import Flask
 from labthings.errors import ConfigurationError
 from labthings.http.docs import docs_blueprint
 from labthings.http.problems import register_error_handlers
+from labthings.http.ui_routes import ui_blueprint
 from labthings.http.views import register_views
 from labthings.hub import EventHub
 from labthings.openapi import build_openapi
@@ -87,6 +88,7 @@ class LabThing:
             settings=self.settings,
         )
         app.register_blueprint(docs_blueprint(openapi))
+        app.register_blueprint(ui_blueprint())
 
     def create_app(self) -> Flask:
         """A new Flask app serving this LabThing."""
@@ -110,6 +112,7 @@ class LabThing:
                 {"rel": "actions", "href": f"{root}actions"},
                 {"rel": "docs", "href": f"{root}docs/"},
                 {"rel": "openapi", "href": f"{root}docs/openapi.json"},
+                {"rel": "ui", "href": f"{root}ui/"},
             ],
         }
 

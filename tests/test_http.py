@@ -74,8 +74,24 @@ def test_unknown_thing_is_404(client: FlaskClient) -> None:
 def test_json_whatever_the_accept_header(client: FlaskClient, accept: str | None) -> None:
     headers = {"Accept": accept} if accept else {}
     for path in ("/", "/calc/properties/value", "/actions", "/nope/"):
+        if path == "/" and accept == "text/html":
+            continue  # a browser asking for the index gets the web page instead
         response = client.get(path, headers=headers)
         assert response.is_json, (path, accept)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    ["text/html", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"],
+)
+def test_a_browser_asking_for_the_index_is_sent_to_the_web_page(
+    client: FlaskClient, accept: str
+) -> None:
+    response = client.get("/", headers={"Accept": accept})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("ui/")
+    both = "application/json, text/html"
+    assert client.get("/", headers={"Accept": both}).is_json
 
 
 # -- properties -------------------------------------------------------------------------

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response as BaseResponse
 
 from labthings.http.etags import (
     not_modified_if_matching,
@@ -26,6 +27,7 @@ from labthings.http.requests import (
 )
 from labthings.http.responses import json_response
 from labthings.http.stream_views import register_stream_views
+from labthings.http.ui_routes import prefers_html
 from labthings.hub import EventHub
 from labthings.registry import ThingRegistry
 from labthings.runner import TaskRunner
@@ -113,7 +115,9 @@ class IndexView(MethodView):
     def __init__(self, index: Callable[[str], dict[str, Any]]) -> None:
         self.index = index
 
-    def get(self) -> Response:
+    def get(self) -> BaseResponse:
+        if prefers_html(request):
+            return redirect("ui/", code=303)  # relative: works behind a path prefix too
         return json_response(self.index(_root()))
 
 
