@@ -6,6 +6,7 @@ from typing import Any
 
 from labthings.actions import ActionAffordance
 from labthings.dataschema import OPENAPI_VERSION, field_schema, object_schema
+from labthings.openapi_streams import event_paths, polling_parameters, server_stream_paths
 from labthings.properties import PropertyAffordance
 from labthings.registry import ThingEntry, ThingRegistry
 from labthings.settings import Settings
@@ -219,12 +220,15 @@ def _server_paths(max_limit: int) -> dict[str, Any]:
         "/actions/{id}": {
             "parameters": [id_parameter],
             "get": {
-                "summary": "One invocation record.",
+                "summary": "One invocation record (optionally long-polled).",
                 "operationId": "get_invocation",
                 "tags": ["server"],
+                "parameters": polling_parameters(),
                 "responses": {
                     "200": _record_content("The record as it stands."),
+                    "304": {"description": "Unchanged from the ETag in If-None-Match."},
                     "404": _problem("No such invocation (or evicted from history)."),
+                    "422": _problem("`wait` is not a number of seconds.", True),
                 },
             },
             "delete": {
@@ -260,7 +264,11 @@ def _property_paths(entry: ThingEntry, prop: PropertyAffordance) -> dict[str, An
             "operationId": f"{entry.name}_read_{prop.name}",
             "tags": [entry.name],
             "responses": {
-                "200": {"description": "The current value.", "content": {_JSON: {"schema": schema}}}
+                "200": {
+                    "description": "The current value (with an ETag).",
+                    "content": {_JSON: {"schema": schema}},
+                },
+                "304": {"description": "Unchanged from the ETag in If-None-Match."},
             },
         }
     }
@@ -350,6 +358,8 @@ def build_openapi(
             paths[f"/{entry.name}/actions/{act.name}"] = _action_paths(
                 entry, act, settings.list_max_limit
             )
+        paths.update(event_paths(entry))
+    paths.update(server_stream_paths())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "description": description, "version": version},

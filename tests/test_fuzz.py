@@ -28,7 +28,9 @@ def opened_lab() -> Iterator[None]:
         yield
 
 
-@schema.exclude(path_regex=r"^/calc/properties/broken$").parametrize()
+# Event streams never end by design (tests/test_streams.py covers them); the broken
+# property fails on purpose (a 500 without internals, checked in tests/test_http.py).
+@schema.exclude(path_regex=r"^/calc/properties/broken(/events)?$|/events$").parametrize()
 @settings(
     max_examples=30,
     deadline=None,

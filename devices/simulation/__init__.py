@@ -60,7 +60,7 @@ class Simulator:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        if "kind" in cls.__dict__ and cls.kind:  # a subclass that inherits a kind keeps off it
             _KINDS[cls.kind] = cls
 
     def __init__(self) -> None:
