@@ -1,9 +1,15 @@
-"""A demo lab: a simulated microscope with a stage, a camera, a light and a thermometer.
-
-Pure Python simulations, so it runs anywhere:
+"""A demo lab: a microscope with a stage, a camera, a light, a thermometer, a power
+supply and a spectrometer, all simulated, so it runs anywhere:
 
     labthings serve examples/microscope.py:labthing
 
+The stage, power supply and spectrometer are real serial drivers (`devices`) talking to
+their simulators over `sim://` ports. Point any of them at hardware with the factory:
+
+    labthings serve examples/microscope.py:make_labthing --option stage=/dev/ttyUSB0
+    labthings serve examples/microscope.py:make_labthing --config lab.json
+
+where lab.json is e.g. {"stage": "/dev/ttyUSB0", "psu": "socket://192.0.2.7:4001"}.
 Actions take seconds and report progress; properties change as the instruments work.
 """
 
@@ -15,6 +21,9 @@ import random
 import time
 from typing import Annotated, Literal
 
+from instruments.power_supply import PowerSupplyThing
+from instruments.spectrometer import SpectrometerThing
+from instruments.stage import StageThing
 from marshmallow.validate import Range
 
 from labthings import (
@@ -24,64 +33,13 @@ from labthings import (
     cancellable_sleep,
     fields,
     raise_if_cancelled,
+    thing_event,
     thing_property,
     update_task_data,
     update_task_progress,
 )
 
 logger = logging.getLogger(__name__)
-
-STEP_SECONDS = 0.05
-
-
-class Stage(Thing):
-    """A motorised XY stage; moves take time proportional to distance."""
-
-    speed = thing_property(
-        fields.Float(validate=Range(min=1, max=10_000)),
-        default=2000.0,
-        description="Travel speed in steps per second.",
-    )
-
-    def __init__(self) -> None:
-        self._position = [0, 0]
-        self._moving = False
-
-    @thing_property
-    def position(self) -> list[int]:
-        """The current [x, y] position in steps; changes while the stage moves."""
-        return list(self._position)
-
-    @thing_property
-    def moving(self) -> bool:
-        """True while a move is in progress."""
-        return self._moving
-
-    @action
-    def move(self, x: int, y: int = 0) -> list[int]:
-        """Move to (x, y), reporting progress as the stage travels; stops when cancelled."""
-        start = list(self._position)
-        distance = math.dist(start, (x, y))
-        steps = max(1, math.ceil(distance / self.speed / STEP_SECONDS))
-        logger.info("moving from %s to %s in %d steps", start, [x, y], steps)
-        self._moving = True
-        try:
-            for step in range(1, steps + 1):
-                cancellable_sleep(STEP_SECONDS)
-                fraction = step / steps
-                self._position = [
-                    round(start[0] + (x - start[0]) * fraction),
-                    round(start[1] + (y - start[1]) * fraction),
-                ]
-                update_task_progress(100 * fraction, f"at {self._position}")
-        finally:
-            self._moving = False
-        return list(self._position)
-
-    @action
-    def home(self) -> list[int]:
-        """Move back to (0, 0)."""
-        return self.move(0, 0)
 
 
 class Camera(Thing):
@@ -96,6 +54,7 @@ class Camera(Thing):
         fields.Integer(validate=Range(min=1, max=16)), default=1, description="Analogue gain."
     )
     frames_taken = thing_property(int, default=0, readonly=True)
+    frame_ready = thing_event(dict, description="A frame was taken: its number and peak intensity.")
 
     @action
     def acquire(
@@ -111,6 +70,7 @@ class Camera(Thing):
                 peak = math.exp(-(((pixel - width / 2) / (width / 8)) ** 2))
                 total[pixel] += self.gain * (100 * peak + random.gauss(0, 2))
             self.frames_taken += 1
+            self.emit("frame_ready", {"frame": frame + 1, "peak": max(total) / (frame + 1)})
             update_task_progress(100 * (frame + 1) / averages, f"frame {frame + 1}/{averages}")
             update_task_data({"frames": frame + 1})
         return [round(value / averages, 3) for value in total]
@@ -179,10 +139,22 @@ class Thermometer(Thing):
         return readings
 
 
-labthing = LabThing(
-    title="Demo microscope", description="Simulated instruments for trying labthings."
-)
-labthing.add_thing("stage", Stage())
-labthing.add_thing("camera", Camera())
-labthing.add_thing("light", Light())
-labthing.add_thing("thermometer", Thermometer())
+def make_labthing(
+    stage: str = "sim://stage",
+    psu: str = "sim://psu",
+    spectrometer: str = "sim://spectrometer",
+) -> LabThing:
+    """The demo lab, with the serial instruments on the given ports (simulators by default)."""
+    lab = LabThing(
+        title="Demo microscope", description="Simulated instruments for trying labthings."
+    )
+    lab.add_thing("stage", StageThing(stage))
+    lab.add_thing("camera", Camera())
+    lab.add_thing("light", Light())
+    lab.add_thing("thermometer", Thermometer())
+    lab.add_thing("psu", PowerSupplyThing(psu))
+    lab.add_thing("spectrometer", SpectrometerThing(spectrometer))
+    return lab
+
+
+labthing = make_labthing()

@@ -147,7 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.threads < 1:
         print("labthings: --threads must be at least 1", file=sys.stderr)
         return 2
-    serve(labthing, arguments.host, arguments.port, threads=arguments.threads)
+    try:
+        serve(labthing, arguments.host, arguments.port, threads=arguments.threads)
+    except OSError as error:  # e.g. the port is in use
+        print(
+            f"labthings: cannot serve on {arguments.host}:{arguments.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as error:  # a Thing failed to open; its traceback is in the log above
+        print(f"labthings: could not start: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,6 +14,8 @@ from labthings.thing_events import EventAffordance
 
 __all__ = ["Thing"]
 
+_READ: Any = object()  # notify_property_changed: read the value
+
 
 class Thing:
     """Base class for an instrument: subclass it and declare affordances on the class.
@@ -86,15 +88,17 @@ class Thing:
         if self._labthings_publisher is not None:
             self._labthings_publisher.event(name, value)
 
-    def notify_property_changed(self, name: str) -> None:
+    def notify_property_changed(self, name: str, value: Any = _READ) -> None:
         """Tell watchers that a computed property changed (stored ones notify by themselves).
 
-        The value is read (so from the hardware, for a getter) only if someone watches.
+        Pass the new `value` if you have it; otherwise it is read (so from the hardware,
+        for a getter), and only if someone watches.
         """
         affordance = type(self)._properties[name]
         publisher = self._labthings_publisher
         if publisher is not None and publisher.watching_property(name):
-            publisher.property_changed(name, affordance.dump(getattr(self, name)))
+            current = getattr(self, name) if value is _READ else value
+            publisher.property_changed(name, affordance.dump(current))
 
     def __enter__(self) -> Thing:
         return self

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 TESTS = Path(__file__).parent
@@ -17,15 +17,19 @@ _SERVING = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+/)")
 
 
 class ServedLab:
-    """A `python -m labthings serve TARGET --port 0` process and the URL it listens on."""
+    """A `python -m labthings serve TARGET --port 0 [EXTRA...]` process and its URL."""
 
     def __init__(
-        self, target: str, env: Mapping[str, str] | None = None, startup_timeout: float = 20
+        self,
+        target: str,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 20,
+        extra: Sequence[str] = (),
     ) -> None:
         self.lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "labthings", "serve", target, "--port", "0"],
+            [sys.executable, "-m", "labthings", "serve", target, "--port", "0", *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -44,6 +44,8 @@ VoltsPerSecond = Annotated[float, fields.Float(validate=Range(min=0.01, max=1000
 class PowerSupplyThing(Thing):
     """A programmable DC power supply: setpoints, output switch, measurements, ramps."""
 
+    title = "Power supply"
+
     def __init__(self, port: str = "sim://psu") -> None:
         self._driver = PowerSupply(port, cancel_check=raise_if_cancelled)
 

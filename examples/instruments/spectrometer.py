@@ -46,6 +46,8 @@ Averages = Annotated[int, fields.Integer(validate=Range(min=1, max=10_000))]
 class SpectrometerThing(Thing):
     """An array spectrometer: set the integration time, take averaged spectra."""
 
+    title = "Spectrometer"
+
     def __init__(self, port: str = "sim://spectrometer") -> None:
         self._driver = Spectrometer(port, cancel_check=raise_if_cancelled)
 

@@ -49,6 +49,8 @@ Speed = Annotated[int, fields.Integer(validate=Range(min=MIN_SPEED, max=MAX_SPEE
 class StageThing(Thing):
     """A motorised XY stage: moves that report progress and stop when cancelled."""
 
+    title = "XY stage"
+
     poll_interval = 0.05
     """Seconds between position polls while following a move."""
 
@@ -133,6 +135,7 @@ class StageThing(Thing):
                 percent = 100 * done if not moving else min(99.0, 100 * done)
                 update_task_progress(percent, f"at ({here[0]}, {here[1]})")
                 update_task_data({"position": list(here)})
+                self.notify_property_changed("position", list(here))
                 if not moving:
                     break
                 cancellable_sleep(self.poll_interval)
