@@ -20,6 +20,7 @@ from labthings import (
     action,
     cancellable_sleep,
     fields,
+    thing_event,
     thing_property,
     update_task_data,
     update_task_progress,
@@ -45,6 +46,13 @@ class Calculator(Thing):
     def add(self, a: float, b: float) -> float:
         """Add two numbers at once."""
         return a + b
+
+    announced = thing_event(str, description="Something was announced.")
+
+    @action(lock=False)
+    def announce(self, text: str) -> None:
+        """Emit `announced` with the text."""
+        self.emit("announced", text)
 
     @action(lock=False)
     def echo(self, value: Annotated[object, fields.Raw(allow_none=True)] = None) -> object:
@@ -77,6 +85,15 @@ class Slow(Thing):
             update_task_progress(100 * (step + 1) / steps, f"step {step + 1}")
         update_task_data({"steps": steps})
         return "slept"
+
+    @action(lock=False)
+    def chatter(self, count: int = 100) -> int:
+        """Report progress `count` times as fast as it can, logging every tenth step."""
+        for step in range(count):
+            update_task_progress(100 * (step + 1) / count, f"step {step + 1}")
+            if step % 10 == 0:
+                logger.info("step %d", step + 1)
+        return count
 
     @action(lock=False)
     def nap(self, seconds: float = 0.2) -> float:

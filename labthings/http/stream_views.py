@@ -58,11 +58,17 @@ class _Stream(MethodView):
         first: Callable[[], list[tuple[str, Any]]] = list,
         **options: Any,
     ) -> Response:
-        """Subscribe, then read `first()` (so nothing between the two is lost), then stream."""
+        """Subscribe, then read `first()` (so nothing between the two is lost), then stream.
+
+        A client resuming with `Last-Event-ID` gets the replayed events instead of
+        `first()`: the current state would otherwise arrive before older changes.
+        """
         resume_after, elsewhere = last_event_id(request, self.hub)
+        if not options.pop("resumable", True):
+            resume_after, elsewhere = None, False
         subscription = self.hub.subscribe(accept, resume_after)
         try:
-            initial = first()
+            initial = first() if resume_after is None else []
             ends = bool(options.pop("ends_after_first", lambda messages: False)(initial))
         except BaseException:
             subscription.close()
@@ -88,7 +94,7 @@ class _Stream(MethodView):
 
 class TaskStream(_Stream):
     """`GET /actions/<id>/events`: the record now, each update and log line, the final
-    record; then the stream ends."""
+    record; then the stream ends. Reconnecting starts again from the record."""
 
     def get(self, task_id: str) -> Response:
         task = self.runner.get(task_id)
@@ -100,6 +106,9 @@ class TaskStream(_Stream):
             transform=self._records_with_links(),
             until=lambda event: event.kind == "record",
             ends_after_first=lambda messages: messages[0][1]["status"] in _FINISHED,
+            # The record sent first is the whole state, so a reconnecting client needs
+            # no replay (which would arrive after it, out of order).
+            resumable=False,
         )
 
 
