@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from types import TracebackType
 from typing import Annotated
 
 from marshmallow.validate import Range
 
 from devices.power_supply import PowerSupply
+from instruments.driver_thing import DriverThing
 from labthings import (
-    Thing,
     action,
     cancellable_sleep,
     fields,
@@ -41,30 +40,13 @@ Amps = Annotated[float, fields.Float(validate=Range(min=0, max=PowerSupply.max_c
 VoltsPerSecond = Annotated[float, fields.Float(validate=Range(min=0.01, max=1000))]
 
 
-class PowerSupplyThing(Thing):
+class PowerSupplyThing(DriverThing[PowerSupply]):
     """A programmable DC power supply: setpoints, output switch, measurements, ramps."""
 
     title = "Power supply"
 
     def __init__(self, port: str = "sim://psu") -> None:
-        self._driver = PowerSupply(port, cancel_check=raise_if_cancelled)
-
-    def __enter__(self) -> PowerSupplyThing:
-        self._driver.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._driver.close()  # switches the output off first
-
-    @thing_property
-    def identity(self) -> str:
-        """The instrument's identity: maker, model, serial number, firmware."""
-        return self._driver.identify()
+        super().__init__(PowerSupply(port, cancel_check=raise_if_cancelled))
 
     @thing_property
     def voltage(self) -> Volts:

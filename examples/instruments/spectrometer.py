@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from types import TracebackType
 from typing import Annotated
 
 from marshmallow.validate import Range
@@ -23,8 +22,8 @@ from devices.spectrometer import (
     MIN_INTEGRATION_MS,
     Spectrometer,
 )
+from instruments.driver_thing import DriverThing
 from labthings import (
-    Thing,
     action,
     fields,
     raise_if_cancelled,
@@ -43,25 +42,13 @@ Milliseconds = Annotated[
 Averages = Annotated[int, fields.Integer(validate=Range(min=1, max=10_000))]
 
 
-class SpectrometerThing(Thing):
+class SpectrometerThing(DriverThing[Spectrometer]):
     """An array spectrometer: set the integration time, take averaged spectra."""
 
     title = "Spectrometer"
 
     def __init__(self, port: str = "sim://spectrometer") -> None:
-        self._driver = Spectrometer(port, cancel_check=raise_if_cancelled)
-
-    def __enter__(self) -> SpectrometerThing:
-        self._driver.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._driver.close()
+        super().__init__(Spectrometer(port, cancel_check=raise_if_cancelled))
 
     @thing_property
     def integration_time(self) -> Milliseconds:
@@ -81,11 +68,6 @@ class SpectrometerThing(Thing):
     def wavelengths(self) -> list[float]:
         """The wavelength in nm of each pixel, in the order of the spectra's values."""
         return [round(value, 4) for value in self._driver.wavelengths()]
-
-    @thing_property
-    def identity(self) -> str:
-        """The instrument's maker, model, serial number and firmware, as it reports them."""
-        return self._driver.identify()
 
     @action
     def acquire(self, averages: Averages = 1) -> list[float]:

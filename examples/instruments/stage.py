@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-from types import TracebackType
 from typing import Annotated
 
 from marshmallow.validate import Range
@@ -25,8 +24,8 @@ from devices.stage import (
     MIN_SPEED,
     StageController,
 )
+from instruments.driver_thing import DriverThing
 from labthings import (
-    Thing,
     action,
     cancellable_sleep,
     fields,
@@ -46,7 +45,7 @@ Steps = Annotated[int, fields.Integer(validate=Range(min=MIN_COORDINATE, max=MAX
 Speed = Annotated[int, fields.Integer(validate=Range(min=MIN_SPEED, max=MAX_SPEED))]
 
 
-class StageThing(Thing):
+class StageThing(DriverThing[StageController]):
     """A motorised XY stage: moves that report progress and stop when cancelled."""
 
     title = "XY stage"
@@ -55,19 +54,7 @@ class StageThing(Thing):
     """Seconds between position polls while following a move."""
 
     def __init__(self, port: str = "sim://stage") -> None:
-        self._driver = StageController(port, cancel_check=raise_if_cancelled)
-
-    def __enter__(self) -> StageThing:
-        self._driver.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._driver.close()  # stops any motion first
+        super().__init__(StageController(port, cancel_check=raise_if_cancelled))
 
     @thing_property
     def position(self) -> list[int]:
@@ -92,11 +79,6 @@ class StageThing(Thing):
     def limits(self) -> dict[str, int]:
         """The soft limits in steps: `xmin`, `xmax`, `ymin`, `ymax`; moves stay inside."""
         return self._driver.limits()._asdict()
-
-    @thing_property
-    def identity(self) -> str:
-        """The controller's maker, model, serial number and firmware, as it reports them."""
-        return self._driver.identify()
 
     @action
     def move(self, x: Steps, y: Steps) -> list[int]:

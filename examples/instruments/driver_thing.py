@@ -1,0 +1,38 @@
+"""`DriverThing`: the base of Things that serve one `devices` driver."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Generic, TypeVar
+
+from devices.driver import Driver
+from labthings import Thing, thing_property
+
+__all__ = ["DriverThing"]
+
+DriverT = TypeVar("DriverT", bound=Driver)
+
+
+class DriverThing(Thing, Generic[DriverT]):
+    """Opens its driver when the server starts, closes it (instrument made safe first) when
+    the server stops, and publishes the instrument's identity."""
+
+    def __init__(self, driver: DriverT) -> None:
+        self._driver = driver
+
+    def __enter__(self) -> DriverThing[DriverT]:
+        self._driver.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._driver.close()
+
+    @thing_property
+    def identity(self) -> str:
+        """The instrument's maker, model, serial number and firmware, as it reports them."""
+        return self._driver.identify()
