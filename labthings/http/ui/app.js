@@ -4,8 +4,9 @@
 
 const root = new URL("../", location.href); // the page is served at <root>/ui/
 const TASK_LIMIT = 50;
-const POLL_MS = 2000;
+const POLL_MS = 3000;
 const REFRESH_MS = 300;
+const RETRY_MS = 5000;
 // Chromium opens at most 6 HTTP/1.1 connections per host, for all its tabs, and an event
 // stream holds one for good. So: the tasks stream and a few property streams (writable
 // properties first); the other properties are re-read every POLL_MS (ETag, cheap 304s).
@@ -16,6 +17,7 @@ const calm = matchMedia("(prefers-reduced-motion: reduce)");
 const tasks = new Map(); // id -> {record, el, cancelling}
 const viewsByThing = new Map(); // thing name -> [property view]
 let streams = 0;
+let live = false; // the tasks stream is connected, so the server is up
 let quiet = true; // no announcements while (re)loading the task list
 
 const $ = (selector, scope = document) => scope.querySelector(selector);
@@ -47,8 +49,8 @@ async function api(target, { method = "GET", body, headers = {} } = {}) {
   headers = { Accept: "application/json", ...headers };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   // no-cache: always revalidate, so an unchanged value costs a 304 (the ETag) and no body
-  const init = { method, headers, cache: "no-cache", body: body === undefined ? body : JSON.stringify(body) };
-  const response = await fetch(target, init);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const response = await fetch(target, { method, headers, cache: "no-cache", body: payload });
   const data = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
@@ -63,11 +65,23 @@ function fmt(value) {
   return JSON.stringify(value, null, 2);
 }
 
+/** A value short enough to read at a glance: long lists show their ends and length. */
+function brief(value) {
+  if (!Array.isArray(value) || value.length <= 12) return fmt(value);
+  return `${fmt(value.slice(0, 6)).slice(0, -1)}, …, ${fmt(value.at(-1))}] (${value.length} values)`;
+}
+
+/** Text with line-break opportunities after "_" and ".", for long Python names. */
+function breakable(text) {
+  return String(text).split(/(?<=[_.])/).flatMap((part, i) => (i ? [el("wbr"), part] : [part]));
+}
+
 function describe(s, ...more) {
   const parts = [s.type === "array" && s.items?.type ? `list of ${s.items.type}` : s.type];
-  if (s.minimum !== undefined && s.maximum !== undefined) parts.push(`${s.minimum} to ${s.maximum}`);
-  else if (s.minimum !== undefined) parts.push(`≥ ${s.minimum}`);
-  else if (s.maximum !== undefined) parts.push(`≤ ${s.maximum}`);
+  const [min, max] = [s.minimum, s.maximum].map((n) => (Math.abs(n) < 2 ** 31 - 1 ? n : undefined));
+  if (min !== undefined && max !== undefined) parts.push(`${min} to ${max}`); // not int32's bounds
+  else if (min !== undefined) parts.push(`≥ ${min}`);
+  else if (max !== undefined) parts.push(`≤ ${max}`);
   return [parts.concat(s.unit || []).filter(Boolean).join(", "), ...more, s.description]
     .filter(Boolean).join(" · ");
 }
@@ -95,7 +109,8 @@ function inputFor(schema, id) {
     input = el("input", { type: "checkbox" });
   } else if (schema.type === "integer" || schema.type === "number") {
     const whole = schema.type === "integer";
-    input = el("input", { type: "number", step: whole ? 1 : "any", inputMode: whole ? "numeric" : "decimal" });
+    input = el("input", { type: "number", step: whole ? 1 : "any" });
+    input.inputMode = whole ? "numeric" : "decimal";
     if (schema.minimum !== undefined) input.min = schema.minimum;
     if (schema.maximum !== undefined) input.max = schema.maximum;
   } else if (schema.type === "string") {
@@ -142,7 +157,7 @@ async function loadThing(name, info) {
   const title = $(".thing-title", card);
   Object.assign(title, { id: `${card.id}-title`, textContent: info.title || name });
   card.setAttribute("aria-labelledby", title.id);
-  $(".thing-td", card).href = tdUrl;
+  Object.assign($(".thing-td", card), { href: tdUrl, ariaLabel: `${title.textContent}: Thing Description` });
   const td = await api(tdUrl).catch((err) => ({ description: err.text, failed: true }));
   title.textContent = td.title || title.textContent;
   $(".thing-description", card).textContent = td.description || "";
@@ -162,7 +177,7 @@ function propertyView(thing, name, affordance, tdUrl) {
   const id = `prop-${thing}-${name}`;
   const writeUrl = affordance.readOnly ? null : formUrl(affordance, "writeproperty", tdUrl);
   const control = writeUrl ? inputFor(affordance, id) : el("output", { id, className: "readout" });
-  Object.assign($(".property-name", row), { htmlFor: id, textContent: affordance.title || name });
+  Object.assign($(".property-name", row), { htmlFor: id }).append(...breakable(affordance.title || name));
   $(".property-value", row).append(control);
   const description = Object.assign($(".property-description", row), {
     id: `${id}-description`, textContent: describe(affordance, writeUrl ? "" : "read-only"),
@@ -180,7 +195,7 @@ function propertyView(thing, name, affordance, tdUrl) {
       if (key === view.key && !written) return;
       const first = view.key === undefined;
       view.key = key;
-      if (!writeUrl) control.textContent = fmt(value);
+      if (!writeUrl) control.textContent = brief(value);
       else if (!view.dirty || written) {
         setInput(control, affordance, value);
         showMessage(message, "", false, control);
@@ -226,16 +241,24 @@ async function readProperty(view) {
   if (view.reading || !view.readUrl) return;
   view.reading = true;
   const error = await api(view.readUrl).then((value) => view.update(value), (err) => err);
-  if (error || view.unreadable) showMessage(view.message, error ? `Could not read: ${error.message}` : "", true);
+  const why = error ? `Could not read: ${error.message}` : "";
+  if (error || view.unreadable) showMessage(view.message, why, true);
   view.unreadable = Boolean(error);
   view.reading = false;
 }
 
-function listen(source, names, handler) {
+/** An event stream, `handlers` by event name. EventSource reconnects after a network
+ * error by itself but gives up after an error reply (a 503 while the server restarts). */
+function listen(source, handlers) {
   streams += 1;
-  const events = new EventSource(source);
-  for (const name of names) events.addEventListener(name, (e) => handler(name, JSON.parse(e.data)));
-  return events;
+  const connect = () => {
+    const events = new EventSource(source);
+    for (const [name, handler] of Object.entries(handlers)) events.addEventListener(name, handler);
+    events.addEventListener("error", () => {
+      if (events.readyState === EventSource.CLOSED) setTimeout(connect, RETRY_MS);
+    });
+  };
+  connect();
 }
 
 function watchProperties(views) {
@@ -243,10 +266,10 @@ function watchProperties(views) {
   const polled = [];
   for (const view of views) {
     if (!view.observeUrl || streams >= MAX_STREAMS) polled.push(view);
-    else listen(view.observeUrl, [view.name], (_, value) => view.update(value));
+    else listen(view.observeUrl, { [view.name]: (e) => view.update(JSON.parse(e.data)) });
   }
   polled.forEach(readProperty);
-  setInterval(() => document.hidden || polled.forEach(readProperty), POLL_MS);
+  setInterval(() => live && !document.hidden && polled.forEach(readProperty), POLL_MS);
 }
 
 const refreshTimers = new Map();
@@ -264,7 +287,7 @@ function actionForm(thing, name, affordance, tdUrl) {
   const form = clone("action-template");
   const title = affordance.title || name;
   form.dataset.action = name;
-  $(".action-title", form).textContent = title;
+  $(".action-title", form).append(...breakable(title));
   $(".action-description", form).textContent = affordance.description || "";
   const start = Object.assign($(".start", form), { textContent: `Start ${title}` });
   const message = $(".message", form);
@@ -274,7 +297,7 @@ function actionForm(thing, name, affordance, tdUrl) {
     const input = Object.assign(inputFor(schema, id), { name: arg });
     input.required = required.has(arg) && input.type !== "checkbox";
     if (schema.default !== undefined) setInput(input, schema, schema.default);
-    const label = el("label", { htmlFor: id, textContent: schema.title || arg });
+    const label = el("label", { htmlFor: id }, ...breakable(schema.title || arg));
     const star = el("span", { className: "required", textContent: required.has(arg) ? " *" : "" });
     star.setAttribute("aria-hidden", "true"); // the `required` attribute says it to screen readers
     label.append(star);
@@ -366,7 +389,7 @@ function renderTask(entry, oldStatus) {
   const status = r.status || "unknown";
   const done = FINISHED.has(status);
   li.dataset.status = status;
-  $(".task-name", li).textContent = name;
+  $(".task-name", li).replaceChildren(...breakable(name));
   $(".status", li).textContent = r.cancelRequested && !done ? `${status}, cancelling` : status;
   if (r.timeRequested) {
     Object.assign($(".task-time", li), {
@@ -447,19 +470,26 @@ async function resyncTasks() {
 function watchTasks() {
   const connection = $("#connection");
   let opened = false;
-  const events = listen(url("actions/events"), ["update", "record"], (kind, data) => {
-    applyTask(data, kind === "record");
+  const task = (full) => (event) => {
+    const data = JSON.parse(event.data);
+    applyTask(data, full);
     refreshThingSoon(data.thing);
-  });
-  events.addEventListener("log", (e) => appendLog(JSON.parse(e.data)));
-  events.addEventListener("missed", resyncTasks); // fell behind: the list is the truth
-  events.addEventListener("open", () => {
-    Object.assign(connection, { textContent: "live" }).dataset.state = "live";
-    if (opened) resyncTasks(); // back after a drop: catch up with what happened meanwhile
-    opened = true;
-  });
-  events.addEventListener("error", () => {
-    Object.assign(connection, { textContent: "reconnecting…" }).dataset.state = "down";
+  };
+  listen(url("actions/events"), {
+    update: task(false),
+    record: task(true),
+    log: (event) => appendLog(JSON.parse(event.data)),
+    missed: resyncTasks, // fell behind: the list is the truth
+    open: () => {
+      live = true;
+      Object.assign(connection, { textContent: "live" }).dataset.state = "live";
+      if (opened) resyncTasks(); // back after a drop: catch up with what happened meanwhile
+      opened = true;
+    },
+    error: () => {
+      live = false;
+      Object.assign(connection, { textContent: "reconnecting…" }).dataset.state = "down";
+    },
   });
 }
 

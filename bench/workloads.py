@@ -1,0 +1,251 @@
+"""The workloads W1-W7 of issue 4, each run against a served system from its own process.
+
+W1-W3 use wrk (`bench/wrk.py`) with 8 keep-alive connections; the others use the Python
+load generator (`bench/loadgen.py`), since they follow actions to their results. Each
+function returns figures keyed as in `report.METRICS`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loadgen import Client, run_task
+from report import Value
+from systems import Server
+from wrk import run_wrk_with_headers
+
+__all__ = ["PHASES", "Phase", "Settings", "throughput", "w4", "w5", "w6", "w7"]
+
+Figures = dict[str, Value]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long and how much: the full run, or `quick()` for a smoke run."""
+
+    wrk_seconds: int = 5
+    wrk_runs: int = 3
+    w4_repeat: int = 10
+    w5_count: int = 200
+    w6_count: int = 2000
+    list_repeat: int = 20
+
+    @classmethod
+    def quick(cls) -> Settings:
+        """About two minutes in all: short wrk runs, fewer repetitions, fewer W6 calls."""
+        return cls(wrk_seconds=2, wrk_runs=1, w4_repeat=5, w6_count=500, list_repeat=10)
+
+
+# (figure prefix, HTTP method, JSON body, whether the floor takes part)
+_WRK_WORKLOADS = (
+    ("w1", "GET", None, True),
+    ("w2", "PUT", 1.5, True),
+    ("w3", "POST", {"a": 1, "b": 2}, False),
+)
+
+
+# Every client here says it wants JSON: python-labthings answers 500 to a request
+# without an Accept header (wrk sends none by default).
+_HEADERS = {"Accept": "application/json"}
+
+
+def _wrk_url(server: Server, prefix: str) -> str:
+    path = server.system.add_path if prefix == "w3" else server.system.property_path
+    return server.url + str(path)
+
+
+def add_reply_holds_output(server: Server) -> str:
+    """W3's check: does one POST add(1,2) already answer with the finished output 3?"""
+    client = Client(server.url)
+    try:
+        reply = client.request("POST", str(server.system.add_path), {"a": 1, "b": 2})
+    finally:
+        client.close()
+    record = reply.body if isinstance(reply.body, dict) else {}
+    if record.get("status") == "completed" and record.get("output") == 3:
+        return "yes"
+    return f"no ({reply.status}, status {record.get('status')})"
+
+
+def throughput(servers: Mapping[str, Server], settings: Settings) -> dict[str, Figures]:
+    """W1-W3 with wrk, interleaving the systems run by run so that outside load hits all.
+
+    Each system is warmed up for 1 s first; the run with the median req/s is reported.
+    """
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+    figures: dict[str, Figures] = {name: {} for name in servers}
+    for name, server in servers.items():
+        if server.system.has_actions:
+            figures[name]["w3_output"] = add_reply_holds_output(server)
+    for run in range(settings.wrk_runs):
+        for prefix, method, body, floor_too in _WRK_WORKLOADS:
+            for name, server in servers.items():
+                if not (server.system.has_actions or floor_too):
+                    continue
+                url = _wrk_url(server, prefix)
+                if run == 0:
+                    run_wrk_with_headers(url, 1, 8, method, body, _HEADERS)
+                measured = run_wrk_with_headers(
+                    url, settings.wrk_seconds, 8, method, body, _HEADERS
+                )
+                runs.setdefault((name, prefix), []).append(measured)
+    for (name, prefix), measured in runs.items():
+        median = sorted(measured, key=lambda r: r["rps"])[len(measured) // 2]
+        figures[name].update(
+            {
+                f"{prefix}_rps": median["rps"],
+                f"{prefix}_p50": median["p50"],
+                f"{prefix}_p99": median["p99"],
+                f"{prefix}_errors": int(sum(r["errors"] + r["non2xx"] for r in measured)),
+            }
+        )
+    return figures
+
+
+def w4(server: Server, settings: Settings) -> Figures:
+    """W4: sequential POST sleep(0.2); reply latency and time until the result is seen.
+
+    The client polls the record's `href` every 10 ms until it is final.
+    """
+    found = run_task(
+        {
+            "task": "invoke",
+            "url": server.url + str(server.system.sleep_path),
+            "body": {"seconds": 0.2},
+            "repeat": settings.w4_repeat,
+            "poll": 0.01,
+            "timeout": 10,
+        },
+        timeout=30 + 12 * settings.w4_repeat,
+    )
+    return {
+        "w4_reply": found["reply_ms"],
+        "w4_seen": found["seen_ms"],
+        "w4_in_reply": f"{found['in_reply']}/{found['runs']}",
+    }
+
+
+class _PeakRss:
+    """Samples a server's RSS every 10 ms in a thread, between start() and stop()."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._done = threading.Event()
+        self.peak = server.rss_mib()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.01):
+            try:
+                self.peak = max(self.peak, self._server.rss_mib())
+            except (OSError, StopIteration):
+                return
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+
+def _list(server: Server, settings: Settings) -> dict[str, Any]:
+    return run_task(
+        {
+            "task": "list",
+            "url": server.url + str(server.system.list_path),
+            "repeat": settings.list_repeat,
+            "timeout": 60,
+        },
+        timeout=90,
+    )
+
+
+def w5(server: Server, settings: Settings) -> Figures:
+    """W5: `w5_count` clients POST sleep(1.0) together, then each polls its record.
+
+    A client whose reply is unfinished polls after 50 ms, then every 500 ms, as
+    labthings-fastapi's own `ThingClient` does. "Settled"
+    is the latest `timeCompleted` the clients read, "seen" when the last client saw its
+    result, both from the first POST. Lost: a record that disappeared or did not complete.
+    """
+    task = {
+        "task": "burst",
+        "url": server.url + str(server.system.sleep_path),
+        "body": {"seconds": 1.0},
+        "count": settings.w5_count,
+        "first_poll": 0.05,
+        "poll": 0.5,
+        "timeout": 60,
+    }
+    with _PeakRss(server) as rss:
+        found = run_task(task, timeout=120)
+    listed = _list(server, settings)
+    return {
+        "w5_settled": found["settled_s"],
+        "w5_seen": found["seen_s"],
+        "w5_lost": found["lost"],
+        "w5_rss": rss.peak,
+        "w5_list_ms": listed["p50_ms"],
+        "w5_list_items": f"{listed['items']} ({listed['kib']:.0f})",
+    }
+
+
+def _settled_rss(server: Server, seconds: float = 1.0) -> float:
+    """RSS once the server has been idle a moment (the median of a few samples)."""
+    time.sleep(seconds)
+    return statistics.median(server.rss_mib() for _ in range(5))
+
+
+def w6(server: Server, settings: Settings) -> Figures:
+    """W6: `w6_count` POST add calls over 8 connections; RSS growth and the list after.
+
+    50 calls warm the server up before the first RSS reading.
+    """
+    add = {"task": "calls", "url": server.url + str(server.system.add_path)}
+    add |= {"body": {"a": 1, "b": 2}, "connections": 8, "timeout": 300}
+    run_task({**add, "count": 50}, timeout=120)
+    before = _settled_rss(server)
+    found = run_task({**add, "count": settings.w6_count}, timeout=330)
+    growth = _settled_rss(server) - before
+    listed = _list(server, settings)
+    return {
+        "w6_growth": growth,
+        "w6_list_ms": listed["p50_ms"],
+        "w6_list_items": f"{listed['items']} ({listed['kib']:.0f})",
+        "w6_failures": found["failures"],
+    }
+
+
+def w7(server: Server | None, settings: Settings) -> Figures:
+    """W7: latency from `update_task_progress` to a watching client (labthings only).
+
+    Needs push updates (Server-Sent Events), which labthings does not have yet. When it
+    does: start sleep(1.0), watch its events, and compare each progress event's arrival
+    with the progress time the action recorded; then set `needs_server` in PHASES.
+    """
+    return {"w7": "n/a (no push updates yet)"}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Steps run one after another on a fresh server of each system that takes part."""
+
+    name: str
+    steps: tuple[Callable[[Any, Settings], Figures], ...]
+    systems: frozenset[str] | None = None
+    """None: every system with actions."""
+    needs_server: bool = True
+
+
+PHASES = (
+    Phase("W4-W5", (w4, w5)),
+    Phase("W6", (w6,)),
+    Phase("W7", (w7,), systems=frozenset({"labthings"}), needs_server=False),
+)

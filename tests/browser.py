@@ -1,0 +1,82 @@
+"""Headless Chromium for the browser tests: Debian's `chromium` and `chromium-driver`,
+driven by Selenium, offline (no Selenium Manager, no browser download)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Without the background-networking flags Chromium keeps calling Google's hosts, which a
+# closed network refuses; a fresh profile keeps runs independent.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1366,900",
+]
+
+
+def _missing() -> list[str]:
+    return [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
+
+
+def ensure_chromium(timeout: float = 600) -> None:
+    """Install Debian's chromium and chromium-driver if they are missing and we can (root
+    with apt-get); raise RuntimeError saying why when they still cannot be had."""
+    if not _missing():
+        return
+    notes = ""
+    can_install = (
+        os.geteuid() == 0 and shutil.which("apt-get") and Path("/etc/debian_version").exists()
+    )
+    if can_install:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for command in (
+            ["apt-get", "update"],
+            ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
+        ):
+            try:
+                done = subprocess.run(
+                    command, env=env, capture_output=True, text=True, timeout=timeout
+                )
+            except subprocess.TimeoutExpired:
+                notes = f"`{' '.join(command)}` took more than {timeout:.0f} s"
+                break
+            if done.returncode != 0:
+                notes = f"`{' '.join(command)}` failed:\n{(done.stdout + done.stderr)[-2000:]}"
+                break
+    else:
+        notes = "not root on a Debian system with apt-get, so the test setup cannot install them"
+    if missing := _missing():
+        raise RuntimeError(
+            f"the browser tests need Debian's chromium and chromium-driver; missing "
+            f"{', '.join(missing)} ({notes or 'apt-get did not provide them'})"
+        )
+
+
+def start_chromium(profile: Path) -> webdriver.Chrome:
+    """A headless Chromium with a fresh profile in `profile`, keeping the browser's console
+    log for `driver.get_log("browser")`."""
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # A driver path given to Service means Selenium Manager is never asked for one.
+    service = Service(executable_path=str(CHROMEDRIVER), log_output=subprocess.DEVNULL)
+    return webdriver.Chrome(service=service, options=options)
