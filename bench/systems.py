@@ -90,7 +90,7 @@ SYSTEMS = (
         add_path="/bench/actions/add",
         sleep_path="/bench/actions/sleep",
         list_path="/actions?limit=100",
-        notes="`labthings serve` (cheroot, 128 threads); a POST waits up to 1 s for the result; "
+        notes="`labthings serve` (cheroot, 256 threads); a POST waits up to 1 s for the result; "
         "keeps 1000 finished records",
     ),
     System(

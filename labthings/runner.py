@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from labthings.errors import NotFoundError, ShuttingDownError, TaskFinishedError
 from labthings.hub import EventHub
 from labthings.registry import ThingEntry
 from labthings.settings import Settings
-from labthings.tasks import FINISHED, TaskStatus, TaskThread
+from labthings.tasks import TaskStatus, TaskThread
 
 __all__ = ["Page", "TaskRunner"]
 
@@ -40,6 +41,7 @@ class TaskRunner:
         self._settings = settings
         self._hub = hub
         self._tasks: dict[str, TaskThread] = {}
+        self._finished: deque[TaskThread] = deque()  # in the order they finished
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         self._closed = False
@@ -57,7 +59,7 @@ class TaskRunner:
             dump_output=affordance.dump_output,
             instrument_lock=entry.lock if affordance.lock else None,
             log_limit=self._settings.task_log_max,
-            listener=self._publish if self._hub is not None else None,
+            listener=self._changed,
         )
         with self._lock:
             if self._closed:
@@ -70,10 +72,14 @@ class TaskRunner:
         task.start()
         return task
 
-    def _publish(self, task: TaskThread, kind: str, data: dict[str, Any]) -> None:
-        """Send a task's change to the hub, on topic `task/<id>`."""
-        assert self._hub is not None
-        self._hub.publish(f"task/{task.id}", kind, data)
+    def _changed(self, task: TaskThread, kind: str, data: dict[str, Any]) -> None:
+        """A task changed: note when it finishes (for eviction) and tell the hub."""
+        if kind == "record":
+            with self._lock:
+                self._finished.append(task)
+                self._evict_locked()
+        if self._hub is not None:
+            self._hub.publish(f"task/{task.id}", kind, data)
 
     def get(self, task_id: str) -> TaskThread:
         """The task with this id, or NotFoundError (unknown, or evicted from history)."""
@@ -147,13 +153,17 @@ class TaskRunner:
         return [task for task in unfinished if not task.finished]
 
     def _evict_locked(self) -> None:
-        """Drop the oldest finished tasks beyond the count and age bounds."""
-        finished = [task for task in self._tasks.values() if task.status in FINISHED]
-        excess = len(finished) - self._settings.history_max_count
+        """Drop the tasks that finished longest ago beyond the count and age bounds.
+
+        Only finished tasks are in `_finished`, oldest first, so this looks at as few
+        tasks as it evicts (plus one).
+        """
         oldest_allowed = time.time() - self._settings.history_max_age
-        for task in finished:
-            completed = task.time_completed
+        while self._finished:
+            first = self._finished[0]
+            completed = first.time_completed
             too_old = completed is not None and completed.timestamp() < oldest_allowed
-            if excess > 0 or too_old:
-                del self._tasks[task.id]
-                excess -= 1
+            if len(self._finished) <= self._settings.history_max_count and not too_old:
+                return
+            self._finished.popleft()
+            self._tasks.pop(first.id, None)

@@ -22,8 +22,9 @@ from labthings.server import LabThing
 
 __all__ = ["DEFAULT_THREADS", "serve"]
 
-DEFAULT_THREADS = 128
-"""Worker threads: each in-flight request (and each open stream) holds one."""
+DEFAULT_THREADS = 256
+"""Worker threads: each in-flight request (and each open stream) holds one. 256 lets 200
+clients each wait up to 1 s on a POST in one wave (bench/compare.py, W5)."""
 LISTEN_BACKLOG = 256
 KEEP_ALIVE_CONNECTIONS = 256
 _logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ def main() -> None:
     port = int(sys.argv[1])
     # The same settings as labthings/serving.py (measured in bench/WSGI_SERVERS.md).
     server = wsgi.Server(
-        ("127.0.0.1", port), app, numthreads=128, request_queue_size=256, server_name="floor"
+        ("127.0.0.1", port), app, numthreads=256, request_queue_size=256, server_name="floor"
     )
     server.keep_alive_conn_limit = 256
     try:
