@@ -72,7 +72,17 @@ def server_stream_paths() -> dict[str, Any]:
     every["get"]["parameters"] = every["get"]["parameters"] + [
         {"name": name, "in": "query", "schema": {"type": "string"}} for name in ("thing", "action")
     ]
-    return {"/actions/{id}/events": one, "/actions/events": every}
+    everything = _stream(
+        "Follow the whole server live on one connection.",
+        "Task messages as on /actions/events, `property` messages ({thing, name, value})"
+        " and `event` messages ({thing, name, data}).",
+        "watch_everything",
+        "server",
+    )
+    everything["get"]["parameters"] = everything["get"]["parameters"] + [
+        {"name": "thing", "in": "query", "schema": {"type": "string"}}
+    ]
+    return {"/actions/{id}/events": one, "/actions/events": every, "/events": everything}
 
 
 def event_paths(entry: ThingEntry) -> dict[str, Any]:

@@ -113,6 +113,7 @@ class LabThing:
                 {"rel": "docs", "href": f"{root}docs/"},
                 {"rel": "openapi", "href": f"{root}docs/openapi.json"},
                 {"rel": "ui", "href": f"{root}ui/"},
+                {"rel": "events", "href": f"{root}events"},
             ],
         }
 

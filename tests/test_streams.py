@@ -239,3 +239,22 @@ def test_a_reconnecting_task_stream_starts_again_from_the_record(lab: ServedLab)
         headers={"Last-Event-ID": first[-1].id or ""},
     )
     assert again[0].event == "record"
+
+
+def test_one_stream_carries_everything(lab: ServedLab) -> None:
+    seen: dict[str, Message] = {}
+
+    def act() -> None:
+        requests.put(f"{lab.url}calc/properties/value", json=99.0, timeout=5)
+        post(lab, "calc/actions/announce", {"text": "all"}, prefer="wait=5")
+
+    def complete(message: Message) -> bool:
+        seen.setdefault(message.event, message)
+        return {"property", "event", "record"} <= set(seen)
+
+    collect(f"{lab.url}events?thing=calc", complete, on_open=act)
+    assert seen["property"].data == {"thing": "calc", "name": "value", "value": 99.0}
+    assert seen["event"].data == {"thing": "calc", "name": "announced", "data": "all"}
+    assert seen["record"].data["action"] == "announce"
+    assert seen["record"].data["href"].startswith(lab.url)
+    assert requests.get(f"{lab.url}events?thing=nope", timeout=5).status_code == 404

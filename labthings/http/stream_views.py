@@ -32,6 +32,7 @@ def register_stream_views(
     """Add the `.../events` routes to `app`."""
     common = {"registry": registry, "hub": hub, "runner": runner, "settings": settings}
     routes = {
+        "/events": EverythingStream,
         "/actions/events": AllTasksStream,
         "/actions/<task_id>/events": TaskStream,
         "/<thing>/properties/<name>/events": PropertyStream,
@@ -86,8 +87,10 @@ class _Stream(MethodView):
     def _records_with_links(self) -> Any:
         root = request.url_root
 
-        def transform(event: Event) -> Any:
-            return public_record(dict(event.data), root) if event.kind == "record" else event.data
+        def transform(event: Event) -> tuple[str, Any]:
+            if event.kind == "record":
+                return event.kind, public_record(dict(event.data), root)
+            return event.kind, event.data
 
         return transform
 
@@ -157,3 +160,38 @@ class ThingEventStream(_Stream):
             return event.topic == prefix if name is not None else event.topic.startswith(prefix)
 
         return self._respond(accept)
+
+
+class EverythingStream(_Stream):
+    """`GET /events`: every task update, property change and Thing event of the server
+    (`?thing=` narrows it to one Thing), on one connection.
+
+    Task messages are as on `/actions/events`; a property change is a `property` message
+    with data `{"thing", "name", "value"}` and a Thing event an `event` message with data
+    `{"thing", "name", "data"}`.
+    """
+
+    def get(self) -> Response:
+        thing = request.args.get("thing")
+        if thing is not None:
+            self.registry.get(thing)  # 404 for an unknown thing
+        tasks = self._records_with_links()
+
+        def accept(event: Event) -> bool:
+            if thing is None:
+                return True
+            if event.topic.startswith("task/"):
+                return bool(event.data.get("thing") == thing)
+            return event.topic.split("/")[1] == thing
+
+        def transform(event: Event) -> tuple[str, Any]:
+            family, _, rest = event.topic.partition("/")
+            if family == "property":
+                owner, _, name = rest.partition("/")
+                return "property", {"thing": owner, "name": name, "value": event.data}
+            if family == "event":
+                owner, _, name = rest.partition("/")
+                return "event", {"thing": owner, "name": name, "data": event.data}
+            return tasks(event)
+
+        return self._respond(accept, transform=transform)

@@ -19,7 +19,8 @@ from labthings.hub import Event, EventHub, Missed, Subscription
 
 __all__ = ["last_event_id", "sse_response"]
 
-Transform = Callable[[Event], Any]
+Transform = Callable[[Event], tuple[str, Any]]
+"""An event's SSE message name and data."""
 
 
 def last_event_id(request: Request, hub: EventHub) -> tuple[int | None, bool]:
@@ -47,7 +48,7 @@ def sse_response(
     *,
     heartbeat: float,
     first: Iterable[tuple[str, Any]] = (),
-    transform: Transform = lambda event: event.data,
+    transform: Transform = lambda event: (event.kind, event.data),
     until: Callable[[Event], bool] = lambda event: False,
     resumed_elsewhere: bool = False,
     only_first: bool = False,
@@ -75,7 +76,8 @@ def sse_response(
                 elif isinstance(item, Missed):
                     yield _message("missed", {"count": item.count})
                 else:
-                    yield _message(item.kind, transform(item), f"{hub.epoch}.{item.id}")
+                    kind, data = transform(item)
+                    yield _message(kind, data, f"{hub.epoch}.{item.id}")
                     if until(item):
                         return
         finally:
