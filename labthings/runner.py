@@ -13,6 +13,7 @@ from typing import Any
 from labthings import logs
 from labthings.errors import NotFoundError, ShuttingDownError, TaskFinishedError
 from labthings.hub import EventHub
+from labthings.invocations import FinishedInvocation, Invocation
 from labthings.registry import ThingEntry
 from labthings.settings import Settings
 from labthings.tasks import TaskStatus, TaskThread
@@ -40,8 +41,8 @@ class TaskRunner:
         logs.install()
         self._settings = settings
         self._hub = hub
-        self._tasks: dict[str, TaskThread] = {}
-        self._finished: deque[TaskThread] = deque()  # in the order they finished
+        self._tasks: dict[str, Invocation] = {}
+        self._finished: deque[FinishedInvocation] = deque()  # in the order they finished
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         self._closed = False
@@ -75,13 +76,16 @@ class TaskRunner:
     def _changed(self, task: TaskThread, kind: str, data: dict[str, Any]) -> None:
         """A task changed: note when it finishes (for eviction) and tell the hub."""
         if kind == "record":
+            compact = FinishedInvocation(task)
             with self._lock:
-                self._finished.append(task)
+                if task.id in self._tasks:  # swap the thread for its frozen record
+                    self._tasks[task.id] = compact
+                self._finished.append(compact)
                 self._evict_locked()
         if self._hub is not None:
             self._hub.publish(f"task/{task.id}", kind, data)
 
-    def get(self, task_id: str) -> TaskThread:
+    def get(self, task_id: str) -> Invocation:
         """The task with this id, or NotFoundError (unknown, or evicted from history)."""
         with self._lock:
             task = self._tasks.get(task_id)
@@ -124,7 +128,7 @@ class TaskRunner:
             last_seq = task.seq
         return Page(records, next_cursor=None)
 
-    def cancel(self, task_id: str, wait: float) -> tuple[TaskThread, bool]:
+    def cancel(self, task_id: str, wait: float) -> tuple[Invocation, bool]:
         """Ask a task to stop and wait up to `wait` s; (task, whether it has ended).
 
         Raises TaskFinishedError (and changes nothing) if it had already finished.
@@ -144,7 +148,7 @@ class TaskRunner:
         """
         with self._lock:
             self._closed = True
-            unfinished = [task for task in self._tasks.values() if not task.finished]
+            unfinished = [task for task in self._tasks.values() if isinstance(task, TaskThread)]
         for task in unfinished:
             task.cancel()
         deadline = time.monotonic() + wait

@@ -34,7 +34,7 @@ def test_a_slow_subscriber_loses_the_oldest_and_is_told() -> None:
     started = time.monotonic()
     for n in range(100):
         hub.publish("t", "k", n)  # never blocks, whatever the subscriber does
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2
     assert slow.get(1) == Missed(97)
     assert [event.data for event in (slow.get(1), slow.get(1), slow.get(1))] == [97, 98, 99]
 

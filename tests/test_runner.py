@@ -126,7 +126,10 @@ def test_invoke_starts_a_task_with_validated_input(runner: TaskRunner, entry: Th
     assert record["status"] == "completed" and record["output"] == 7
     assert record["input"] == {"n": 7, "pause": 0.0}  # defaults applied
     assert (record["thing"], record["action"]) == ("stage", "quick")
-    assert runner.get(task.id) is task
+    kept = runner.get(task.id)  # history keeps the finished record, not the thread
+    assert kept.id == task.id and kept.finished
+    assert kept.versioned_snapshot() == task.versioned_snapshot()
+    assert not kept.cancel() and kept.wait(0)
 
 
 def test_an_empty_body_is_no_arguments(runner: TaskRunner, entry: ThingEntry) -> None:
@@ -340,7 +343,7 @@ def test_finished_tasks_are_evicted_by_count_but_running_ones_never(
     with pytest.raises(NotFoundError):
         runner.get(quick[0]["id"])
     for task in [waiting, *long, blocked]:  # the waiting one first, or it would get the lock
-        assert runner.get(task.id) is task
+        assert runner.get(task.id) is task  # still running: the thread itself
         assert runner.cancel(task.id, wait=WAIT) == (task, True)
         assert task.snapshot()["status"] == "cancelled"
 

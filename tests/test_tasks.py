@@ -359,7 +359,7 @@ def test_cancelling_a_task_in_cancellable_sleep_stops_it_at_once() -> None:
     started = time.monotonic()
     assert task.cancel()
     assert task.wait(WAIT)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2
     record = task.snapshot()
     assert record["status"] == "cancelled"
     assert record["output"] is None and record["error"] is None

@@ -33,6 +33,17 @@ pytestmark = pytest.mark.timeout(900)
 
 T = TypeVar("T")
 
+# Runs before the page's own scripts: notes every EventSource the page constructs.
+COUNT_STREAMS = """
+window.streamsOpened = [];
+window.EventSource = class extends EventSource {
+  constructor(url, options) {
+    super(url, options);
+    window.streamsOpened.push(this.url);
+  }
+};
+"""
+
 
 def wait_for(driver: Chrome, condition: Callable[[Chrome], T], timeout: float = 10) -> T:
     """`condition`'s first truthy result, polled every 50 ms for at most `timeout` s."""
@@ -73,6 +84,7 @@ def page(
     """The page, opened the way a person would: the server's root URL."""
     driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
     try:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_STREAMS})
         driver.get(lab.url)
         wait_for(driver, lambda d: d.find_element(By.ID, "connection").text == "live")
         wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".thing")) == len(things))
@@ -125,6 +137,31 @@ def test_the_root_url_opens_the_page_with_every_thing(page: Chrome, things: dict
     wait_for(page, lambda _: exposure.get_property("value") == "0.2")
 
 
+def test_silent_read_only_properties_are_re_read_and_nothing_else(
+    page: Chrome, things: dict[str, Any]
+) -> None:
+    """The thermometer never notifies: its reading is re-read every few seconds, and only
+    read-only properties are (the others come on the stream). Before any task is started:
+    a Thing's properties are all re-read after one of its tasks."""
+    temperature = property_control(page, "thermometer", "temperature")
+    before = temperature.text
+    since = page.execute_script("return performance.now()")
+    wait_for(page, lambda _: temperature.text != before, timeout=12)
+    read = page.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter((e) => e.startTime >= arguments[0]).map((e) => new URL(e.name).pathname)",
+        since,
+    )
+    writable = {
+        f"/{name}/properties/{prop}"
+        for name, td in things.items()
+        for prop, affordance in td["properties"].items()
+        if not affordance["readOnly"]
+    }
+    assert "/thermometer/properties/temperature" in read
+    assert writable.isdisjoint(read), read
+
+
 def test_an_action_started_from_its_form_shows_progress_then_its_output(
     page: Chrome, lab: ServedLab
 ) -> None:
@@ -149,6 +186,11 @@ def test_an_action_started_from_its_form_shows_progress_then_its_output(
     assert not task.find_element(By.CSS_SELECTOR, ".cancel").is_displayed()
     frames = api(lab, "GET", "camera/properties/frames_taken").json()
     wait_for(page, lambda _: property_control(page, "camera", "frames_taken").text == str(frames))
+    # Each frame was a Thing event (frame_ready), shown on the camera's card: newest first.
+    events = page.find_elements(By.CSS_SELECTOR, "#thing-camera .thing-events li")
+    assert 1 <= len(events) <= 5
+    assert events[0].get_dom_attribute("data-event") == "frame_ready"
+    assert "frame_ready" in events[0].text and "frame = 10," in events[0].text
 
 
 def test_a_running_action_is_cancelled_with_its_button(page: Chrome, lab: ServedLab) -> None:
@@ -164,16 +206,25 @@ def test_a_running_action_is_cancelled_with_its_button(page: Chrome, lab: Served
 
 
 def test_a_property_changed_elsewhere_updates_on_the_page(page: Chrome, lab: ServedLab) -> None:
-    exposure = property_control(page, "camera", "exposure")  # the first ones get a stream,
-    colour = property_control(page, "light", "colour")  # the others are re-read every 3 s
+    """Writable properties are never re-read on a timer: a change comes on the stream."""
+    exposure = property_control(page, "camera", "exposure")
+    colour = property_control(page, "light", "colour")
     try:
         assert api(lab, "PUT", "camera/properties/exposure", json=0.3).status_code == 200
         assert api(lab, "PUT", "light/properties/colour", json="blue").status_code == 200
-        wait_for(page, lambda _: exposure.get_property("value") == "0.3", timeout=5)
-        wait_for(page, lambda _: colour.get_property("value") == "blue", timeout=8)
+        wait_for(page, lambda _: exposure.get_property("value") == "0.3", timeout=2)
+        wait_for(page, lambda _: colour.get_property("value") == "blue", timeout=2)
     finally:
         api(lab, "PUT", "camera/properties/exposure", json=0.2)
         api(lab, "PUT", "light/properties/colour", json="white")
+    wait_for(page, lambda _: colour.get_property("value") == "white", timeout=2)
+
+
+def test_one_event_stream_serves_the_whole_page(page: Chrome, lab: ServedLab) -> None:
+    """A browser holds at most 6 connections per host: the page uses one for its stream."""
+    opened = page.execute_script("return window.streamsOpened")
+    assert 1 <= len(opened) <= 2, opened
+    assert {url.split("?")[0] for url in opened} == {lab.url + "events"}
 
 
 def test_a_bad_property_value_shows_the_servers_message(page: Chrome, lab: ServedLab) -> None:

@@ -6,17 +6,17 @@ import hashlib
 
 from flask import Response, request
 
-from labthings.tasks import TaskThread
+from labthings.invocations import Invocation
 
 __all__ = ["not_modified_if_matching", "record_etag", "version_in_etag", "with_content_etag"]
 
 
-def record_etag(task: TaskThread, version: int) -> str:
+def record_etag(task: Invocation, version: int) -> str:
     """The strong ETag of one version of an invocation record."""
     return f'"{task.id}.{version}"'
 
 
-def version_in_etag(task: TaskThread, tag: str) -> int | None:
+def version_in_etag(task: Invocation, tag: str) -> int | None:
     """The version an (unquoted) ETag of `task` names, or None if it is not one of its."""
     prefix, _, number = tag.rpartition(".")
     return int(number) if prefix == task.id and number.isdigit() else None

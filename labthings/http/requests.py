@@ -36,7 +36,7 @@ def json_body(request: Request) -> Any:
     (malformed JSON) with a message saying what to send instead.
     """
     data = request.get_data(cache=True)
-    if not data.strip():
+    if not data:
         return NO_BODY
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):

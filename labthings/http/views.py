@@ -29,10 +29,10 @@ from labthings.http.responses import json_response
 from labthings.http.stream_views import register_stream_views
 from labthings.http.ui_routes import prefers_html
 from labthings.hub import EventHub
+from labthings.invocations import Invocation
 from labthings.registry import ThingRegistry
 from labthings.runner import TaskRunner
 from labthings.settings import Settings
-from labthings.tasks import TaskThread
 from labthings.td import ThingDescriptionBuilder
 
 __all__ = ["register_views"]
@@ -81,7 +81,7 @@ def _root() -> str:
     return request.url_root
 
 
-def _record_response(task: TaskThread, status: int, headers: dict[str, str]) -> Response:
+def _record_response(task: Invocation, status: int, headers: dict[str, str]) -> Response:
     version, record = task.versioned_snapshot()
     public_record(record, _root())
     if record["status"] in ("pending", "running"):

@@ -61,13 +61,13 @@ def test_a_move_takes_time_in_proportion_to_distance(
     stage: StageController, simulator: StageSimulator
 ) -> None:
     started = time.monotonic()
-    stage.move_to(1_200, -1_600)  # 2,000 steps at 10,000 steps/s: 0.2 s
-    assert time.monotonic() - started < 0.1, "move_to must return at once"
+    stage.move_to(6_000, -8_000)  # 10,000 steps at 10,000 steps/s: 1 s
+    assert time.monotonic() - started < 0.5, "move_to must return at once"
     assert stage.is_moving()
-    stage.wait_until_stopped(poll=0.01, timeout=2)
-    assert 0.15 < time.monotonic() - started < 1.0
-    assert stage.position() == (1_200, -1_600)
-    assert simulator.state().position == (1_200, -1_600)
+    stage.wait_until_stopped(poll=0.01, timeout=5)
+    assert 0.9 < time.monotonic() - started < 4.0
+    assert stage.position() == (6_000, -8_000)
+    assert simulator.state().position == (6_000, -8_000)
 
 
 def test_relative_moves_and_home(stage: StageController, simulator: StageSimulator) -> None:
@@ -193,7 +193,7 @@ def test_waiting_times_out_while_the_stage_still_moves(stage: StageController) -
     started = time.monotonic()
     with pytest.raises(DeviceTimeoutError, match="still moving after 0.1 s"):
         stage.wait_until_stopped(poll=0.02, timeout=0.1)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2
     with pytest.raises(ValueError, match="poll"):
         stage.wait_until_stopped(poll=0)
 
@@ -214,7 +214,7 @@ def test_a_cancel_check_ends_the_wait_and_stop_still_gets_through(
         started = time.monotonic()
         with pytest.raises(Stop):
             stage.wait_until_stopped(poll=0.02, timeout=5)
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2.5
         assert simulator.state().moving
         stage.stop()  # not cancellable: a stop must reach the stage while cancelling
         assert not simulator.state().moving

@@ -62,7 +62,7 @@ def test_no_reply_is_a_timeout_naming_command_and_port(transport: LineTransport)
     started = time.monotonic()
     with pytest.raises(DeviceTimeoutError) as raised:
         transport.query("SILENT", timeout=0.2)
-    assert 0.15 < time.monotonic() - started < 1.0
+    assert 0.15 < time.monotonic() - started < 2.0
     assert raised.value.command == "SILENT"
     assert transport.name in str(raised.value) and "'SILENT'" in str(raised.value)
 

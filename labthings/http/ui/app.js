@@ -1,23 +1,24 @@
-// The labthings web page: every Thing (live properties, action forms) and the tasks (live
-// progress, log, output, cancel). Server data only ever goes into textContent, values and
-// attributes, never into HTML.
+// The labthings web page: every Thing (live properties, recent events, action forms) and the
+// tasks (live progress, log, output, cancel). Server data only ever goes into textContent,
+// values and attributes, never into HTML.
 
 const root = new URL("../", location.href); // the page is served at <root>/ui/
 const TASK_LIMIT = 50;
-const POLL_MS = 3000;
+const EVENT_LIMIT = 5; // Thing events shown per Thing
+// One event stream (GET /events) brings task updates, property changes and Thing events:
+// a browser opens at most 6 HTTP/1.1 connections per host, and a stream holds one for good.
+// Computed read-only properties may change without telling: re-read every POLL_MS (ETag,
+// cheap 304s) while the page is visible, and a Thing's properties REFRESH_MS after a task.
+const POLL_MS = 5000;
 const REFRESH_MS = 300;
 const RETRY_MS = 5000;
-// Chromium opens at most 6 HTTP/1.1 connections per host, for all its tabs, and an event
-// stream holds one for good. So: the tasks stream and a few property streams (writable
-// properties first); the other properties are re-read every POLL_MS (ETag, cheap 304s).
-const MAX_STREAMS = 3;
 const FINISHED = new Set(["completed", "cancelled", "error"]);
 const calm = matchMedia("(prefers-reduced-motion: reduce)");
 
 const tasks = new Map(); // id -> {record, el, cancelling}
 const viewsByThing = new Map(); // thing name -> [property view]
-let streams = 0;
-let live = false; // the tasks stream is connected, so the server is up
+const eventLists = new Map(); // thing name -> its <ol> of recent events
+let live = false; // the event stream is connected, so the server is up
 let quiet = true; // no announcements while (re)loading the task list
 
 const $ = (selector, scope = document) => scope.querySelector(selector);
@@ -168,7 +169,12 @@ async function loadThing(name, info) {
   $(".actions", card).append(...actions);
   $(".properties-heading", card).hidden = views.length === 0;
   $(".actions-heading", card).hidden = actions.length === 0;
+  const [eventsHeading, events] = [$(".events-heading", card), $(".thing-events", card)];
+  eventsHeading.hidden = events.hidden = Object.keys(td.events || {}).length === 0;
+  eventsHeading.id = `${card.id}-events`;
+  events.setAttribute("aria-labelledby", eventsHeading.id);
   viewsByThing.set(name, views);
+  eventLists.set(name, events);
   return { card, views };
 }
 
@@ -188,7 +194,7 @@ function propertyView(thing, name, affordance, tdUrl) {
   const view = {
     name, row, control, message, writeUrl, schema: affordance, key: undefined,
     readUrl: formUrl(affordance, "readproperty", tdUrl),
-    observeUrl: formUrl(affordance, "observeproperty", tdUrl),
+    pushes: 0, // values that came on the stream: a read sent before one is stale
     dirty: false, // the user is editing: live values must not overwrite the input
     update(value, written = false) {
       const key = JSON.stringify(value);
@@ -240,41 +246,49 @@ async function writeProperty(view) {
 async function readProperty(view) {
   if (view.reading || !view.readUrl) return;
   view.reading = true;
-  const error = await api(view.readUrl).then((value) => view.update(value), (err) => err);
+  const pushes = view.pushes;
+  const error = await api(view.readUrl).then((value) => {
+    if (view.pushes === pushes) view.update(value); // else a newer value came meanwhile
+  }, (err) => err);
   const why = error ? `Could not read: ${error.message}` : "";
   if (error || view.unreadable) showMessage(view.message, why, true);
   view.unreadable = Boolean(error);
   view.reading = false;
 }
 
-/** An event stream, `handlers` by event name. EventSource reconnects after a network
- * error by itself but gives up after an error reply (a 503 while the server restarts). */
-function listen(source, handlers) {
-  streams += 1;
-  const connect = () => {
-    const events = new EventSource(source);
-    for (const [name, handler] of Object.entries(handlers)) events.addEventListener(name, handler);
-    events.addEventListener("error", () => {
-      if (events.readyState === EventSource.CLOSED) setTimeout(connect, RETRY_MS);
-    });
-  };
-  connect();
+function onProperty({ thing, name, value }) {
+  const view = viewsByThing.get(thing)?.find((v) => v.name === name);
+  if (!view) return;
+  view.pushes += 1;
+  view.update(value);
 }
 
-function watchProperties(views) {
-  views.sort((a, b) => Boolean(b.writeUrl) - Boolean(a.writeUrl)); // stable: TD order within
-  const polled = [];
-  for (const view of views) {
-    if (!view.observeUrl || streams >= MAX_STREAMS) polled.push(view);
-    else listen(view.observeUrl, { [view.name]: (e) => view.update(JSON.parse(e.data)) });
-  }
-  polled.forEach(readProperty);
-  setInterval(() => live && !document.hidden && polled.forEach(readProperty), POLL_MS);
+function onThingEvent({ thing, name, data }) {
+  const list = eventLists.get(thing);
+  if (!list) return;
+  const shown = data && typeof data === "object" && !Array.isArray(data)
+    ? Object.entries(data).map(([k, v]) => `${k} = ${brief(v)}`).join(", ") : brief(data);
+  const now = new Date();
+  const item = el(
+    "li", {}, el("time", { dateTime: now.toISOString(), textContent: now.toLocaleTimeString() }),
+    " ", el("span", { className: "event-name" }, ...breakable(name)), " ", shown,
+  );
+  item.dataset.event = name;
+  list.prepend(item);
+  while (list.children.length > EVENT_LIMIT) list.lastElementChild.remove();
+}
+
+const allViews = () => [...viewsByThing.values()].flat();
+
+/** Re-read what may have changed silently: the computed read-only properties. */
+function poll() {
+  if (!live || document.visibilityState !== "visible") return;
+  allViews().filter((view) => view.schema.readOnly).forEach(readProperty);
 }
 
 const refreshTimers = new Map();
 
-/** Re-read a Thing's properties soon after its task moved: computed ones change silently. */
+/** Re-read a Thing's properties soon after its task finished: computed ones change silently. */
 function refreshThingSoon(thing) {
   if (refreshTimers.has(thing) || !viewsByThing.has(thing)) return;
   refreshTimers.set(thing, setTimeout(() => {
@@ -467,30 +481,50 @@ async function resyncTasks() {
   }
 }
 
-function watchTasks() {
+/** The task list and every property value, read afresh: after a drop or a `missed`. */
+function resync() {
+  resyncTasks();
+  allViews().forEach(readProperty);
+}
+
+/** The one event stream: tasks, property changes, Thing events. EventSource reconnects
+ * after a network error by itself but gives up after an error reply (a 503 while the
+ * server restarts): then a new one, RETRY_MS later. */
+function watch() {
   const connection = $("#connection");
   let opened = false;
-  const task = (full) => (event) => {
-    const data = JSON.parse(event.data);
+  const task = (full) => (data) => {
     applyTask(data, full);
-    refreshThingSoon(data.thing);
+    if (FINISHED.has(data.status)) refreshThingSoon(data.thing);
   };
-  listen(url("actions/events"), {
+  const handlers = {
     update: task(false),
     record: task(true),
-    log: (event) => appendLog(JSON.parse(event.data)),
-    missed: resyncTasks, // fell behind: the list is the truth
-    open: () => {
+    log: appendLog,
+    property: onProperty,
+    event: onThingEvent,
+    missed: resync, // fell behind: the list and the values are the truth
+  };
+  const connect = () => {
+    const events = new EventSource(url("events"));
+    for (const [name, handler] of Object.entries(handlers)) {
+      events.addEventListener(name, (event) => handler(JSON.parse(event.data)));
+    }
+    events.addEventListener("open", () => {
       live = true;
       Object.assign(connection, { textContent: "live" }).dataset.state = "live";
-      if (opened) resyncTasks(); // back after a drop: catch up with what happened meanwhile
+      if (opened) resync(); // back after a drop: catch up with what happened meanwhile
       opened = true;
-    },
-    error: () => {
+    });
+    events.addEventListener("error", () => {
       live = false;
       Object.assign(connection, { textContent: "reconnecting…" }).dataset.state = "down";
-    },
-  });
+      if (events.readyState === EventSource.CLOSED) setTimeout(connect, RETRY_MS);
+    });
+  };
+  connect();
+  setInterval(poll, POLL_MS);
+  document.addEventListener("visibilitychange", poll);
 }
 
 async function main() {
@@ -501,9 +535,8 @@ async function main() {
     $("#description").textContent = index.description || "";
     const loaded = await Promise.all(Object.entries(index.things || {}).map(([n, i]) => loadThing(n, i)));
     things.append(...loaded.map((l) => l.card));
-    watchTasks();
-    await resyncTasks();
-    watchProperties(loaded.flatMap((l) => l.views));
+    watch();
+    resync();
   } catch (err) {
     const text = `Could not load the lab: ${err.text || err.message}`;
     Object.assign($("#load-error"), { hidden: false, textContent: text });
