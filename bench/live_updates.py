@@ -38,12 +38,15 @@ from served import ServedLab  # noqa: E402
 from wrk import run_wrk  # noqa: E402
 
 
-def progress_latencies(url: str, updates: int) -> list[float]:
-    """Milliseconds from update_task_progress to this SSE client, one per update."""
+def progress_latencies(url: str, updates: int, thing: str = "pulse") -> list[float]:
+    """Milliseconds from update_task_progress to this SSE client, one per update.
+
+    `url` ends with '/'; `thing` must have the `pulse` action of `bench/live_app.py`.
+    """
     latencies: list[float] = []
     with requests.get(f"{url}actions/events?action=pulse", stream=True, timeout=(5, 30)) as stream:
         response = requests.post(
-            f"{url}pulse/actions/pulse",
+            f"{url}{thing}/actions/pulse",
             json={"count": updates, "interval": 0.01},
             headers={"Prefer": "respond-async"},
             timeout=10,

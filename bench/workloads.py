@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from live_updates import progress_latencies
 from loadgen import Client, run_task
 from report import Value
 from systems import Server
@@ -34,6 +35,7 @@ class Settings:
     w5_count: int = 200
     w6_count: int = 2000
     list_repeat: int = 20
+    w7_updates: int = 300
 
     @classmethod
     def quick(cls) -> Settings:
@@ -223,14 +225,15 @@ def w6(server: Server, settings: Settings) -> Figures:
     }
 
 
-def w7(server: Server | None, settings: Settings) -> Figures:
-    """W7: latency from `update_task_progress` to a watching client (labthings only).
-
-    Needs push updates (Server-Sent Events), which labthings does not have yet. When it
-    does: start sleep(1.0), watch its events, and compare each progress event's arrival
-    with the progress time the action recorded; then set `needs_server` in PHASES.
-    """
-    return {"w7": "n/a (no push updates yet)"}
+def w7(server: Server, settings: Settings) -> Figures:
+    """W7 (labthings only): latency from `update_task_progress` to a client watching the
+    task stream (Server-Sent Events); the action stamps each progress message with the
+    time it sent it, and the client subtracts that from the arrival time."""
+    latencies = sorted(progress_latencies(server.url + "/", settings.w7_updates, thing="bench"))
+    return {
+        "w7": f"{statistics.median(latencies):.2f} ms median, "
+        f"{latencies[int(0.99 * (len(latencies) - 1))]:.2f} ms p99 ({len(latencies)} updates)"
+    }
 
 
 @dataclass(frozen=True)
@@ -247,5 +250,5 @@ class Phase:
 PHASES = (
     Phase("W4-W5", (w4, w5)),
     Phase("W6", (w6,)),
-    Phase("W7", (w7,), systems=frozenset({"labthings"}), needs_server=False),
+    Phase("W7", (w7,), systems=frozenset({"labthings"})),
 )

@@ -10,6 +10,8 @@ locks by default, and 200 concurrent `sleep` calls (W5) must run side by side.
 
 from __future__ import annotations
 
+import time
+
 from labthings import (
     LabThing,
     Thing,
@@ -40,6 +42,15 @@ class Bench(Thing):
             cancellable_sleep(seconds / steps)
             update_task_progress(100 * step / steps)
         return seconds
+
+    @action(lock=False)
+    def pulse(self, count: int = 200, interval: float = 0.01) -> int:
+        """W7 only (push updates are labthings' alone): report progress `count` times,
+        `interval` s apart, each message being the time.time() it was sent."""
+        for step in range(count):
+            update_task_progress(100 * (step + 1) / count, repr(time.time()))
+            time.sleep(interval)
+        return count
 
 
 labthing = LabThing(title="bench")
