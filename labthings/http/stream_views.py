@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from flask.views import MethodView
 
-from labthings.http.records import public_record
+from labthings.http.records import public_record, server_root
 from labthings.http.streams import last_event_id, sse_response
 from labthings.hub import Event, EventHub
 from labthings.registry import ThingRegistry
@@ -85,7 +85,7 @@ class _Stream(MethodView):
         )
 
     def _records_with_links(self) -> Any:
-        root = request.url_root
+        root = server_root()
 
         def transform(event: Event) -> tuple[str, Any]:
             if event.kind == "record":
@@ -102,7 +102,7 @@ class TaskStream(_Stream):
     def get(self, task_id: str) -> Response:
         task = self.runner.get(task_id)
         topic = f"task/{task.id}"
-        root = request.url_root
+        root = server_root()
         return self._respond(
             lambda event: event.topic == topic,
             first=lambda: [("record", public_record(task.snapshot(), root))],

@@ -17,7 +17,7 @@ from labthings.http.etags import (
     version_in_etag,
     with_content_etag,
 )
-from labthings.http.records import public_record, record_href
+from labthings.http.records import public_record, record_href, server_root
 from labthings.http.requests import (
     NO_BODY,
     Preferences,
@@ -76,14 +76,9 @@ def register_views(
     register_stream_views(app, registry=registry, hub=hub, runner=runner, settings=settings)
 
 
-def _root() -> str:
-    """The server's absolute root URL as this request reached it, ending with '/'."""
-    return request.url_root
-
-
 def _record_response(task: Invocation, status: int, headers: dict[str, str]) -> Response:
     version, record = task.versioned_snapshot()
-    public_record(record, _root())
+    public_record(record, server_root())
     if record["status"] in ("pending", "running"):
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     headers["ETag"] = record_etag(task, version)
@@ -99,7 +94,7 @@ def _list_response(runner: TaskRunner, settings: Settings, **fixed: str) -> Resp
         limit=query.limit,
         before=query.before,
     )
-    root = _root()
+    root = server_root()
     records = [public_record(record, root) for record in page.records]
     headers = {}
     if page.next_cursor is not None:
@@ -118,7 +113,7 @@ class IndexView(MethodView):
     def get(self) -> BaseResponse:
         if prefers_html(request):
             return redirect("ui/", code=303)  # relative: works behind a path prefix too
-        return json_response(self.index(_root()))
+        return json_response(self.index(server_root()))
 
 
 class ThingView(MethodView):
@@ -133,7 +128,7 @@ class ThingView(MethodView):
     def get(self, thing: str) -> Response:
         entry = self.registry.get(thing)
         return json_response(
-            self.builders[entry.name].document(_root()), mimetype="application/td+json"
+            self.builders[entry.name].document(server_root()), mimetype="application/td+json"
         )
 
 
@@ -180,7 +175,7 @@ class ActionView(MethodView):
         task = self.runner.invoke(entry, name, {} if body is NO_BODY else body)
         if preferences.wait > 0:
             task.wait(preferences.wait)
-        headers = {"Location": record_href(_root(), task.id)}
+        headers = {"Location": record_href(server_root(), task.id)}
         if preferences.applied:
             headers["Preference-Applied"] = preferences.applied
         return _record_response(task, 201, headers)
