@@ -111,6 +111,7 @@ METRICS = (
     Metric("w5_list_ms", W5, "list p50 ms afterwards", "lower", 2),
     Metric("w5_list_items", W5, "list items (KiB)"),
     Metric("w6_growth", W6, "RSS growth MiB", "lower", target=_at_most("w6_growth", 5, " MiB")),
+    Metric("w6_growth_again", W6, "RSS growth over the next as many calls, MiB", "lower"),
     Metric("w6_list_ms", W6, "list p50 ms", "lower", 2, _at_most("w6_list_ms", 5, " ms")),
     Metric("w6_list_items", W6, "list items (KiB)"),
     Metric("w6_failures", W6, "failed calls"),
