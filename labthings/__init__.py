@@ -4,6 +4,8 @@ Write a `Thing` subclass with `@action` methods and `thing_property` values, add
 `LabThing` server, and serve it with `labthings serve module:labthing`.
 """
 
+from typing import TYPE_CHECKING
+
 from labthings import fields
 from labthings.actions import action
 from labthings.context import (
@@ -25,6 +27,9 @@ from labthings.settings import Settings
 from labthings.tasks import TaskStatus, TaskThread, current_task
 from labthings.thing import Thing
 from labthings.thing_events import thing_event
+
+if TYPE_CHECKING:  # for type checkers; at run time LabThing is imported on first use
+    from labthings.server import LabThing
 
 __version__ = "0.1.0"
 

@@ -22,7 +22,6 @@ class FinishedInvocation:
     __slots__ = ("action", "id", "seq", "status", "thing", "time_completed", "version", "_record")
 
     finished = True
-    cancel_requested = False  # only consulted for unfinished tasks
 
     def __init__(self, task: TaskThread) -> None:
         version, record = task.versioned_snapshot()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -21,6 +22,12 @@ def to_json_value(value: Any) -> Any:
     Tuples become lists. Raises `TypeError` for an object JSON cannot hold and
     `ValueError` for a non-finite float, so the caller can say what went wrong.
     """
+    if value is None or type(value) in (str, bool, int):
+        return value  # the common case (most property reads): nothing to copy or check
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        raise ValueError("not a JSON value: NaN and infinity cannot be sent as JSON")
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except TypeError as error:

@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from flask.views import MethodView
 
 from labthings.http.records import public_record, server_root
-from labthings.http.streams import last_event_id, sse_response
+from labthings.http.streams import Transform, last_event_id, sse_response
 from labthings.hub import Event, EventHub
 from labthings.registry import ThingRegistry
 from labthings.runner import TaskRunner
@@ -57,20 +57,25 @@ class _Stream(MethodView):
         self,
         accept: Callable[[Event], bool],
         first: Callable[[], list[tuple[str, Any]]] = list,
-        **options: Any,
+        *,
+        transform: Transform = lambda event: (event.kind, event.data),
+        until: Callable[[Event], bool] = lambda event: False,
+        ends_after_first: Callable[[list[tuple[str, Any]]], bool] = lambda messages: False,
+        resumable: bool = True,
     ) -> Response:
         """Subscribe, then read `first()` (so nothing between the two is lost), then stream.
 
         A client resuming with `Last-Event-ID` gets the replayed events instead of
-        `first()`: the current state would otherwise arrive before older changes.
+        `first()`: the current state would otherwise arrive before older changes. With
+        `resumable=False` every connection starts from `first()`.
         """
         resume_after, elsewhere = last_event_id(request, self.hub)
-        if not options.pop("resumable", True):
+        if not resumable:
             resume_after, elsewhere = None, False
         subscription = self.hub.subscribe(accept, resume_after)
         try:
             initial = first() if resume_after is None else []
-            ends = bool(options.pop("ends_after_first", lambda messages: False)(initial))
+            ends = bool(initial) and ends_after_first(initial)
         except BaseException:
             subscription.close()
             raise
@@ -81,10 +86,11 @@ class _Stream(MethodView):
             resumed_elsewhere=elsewhere,
             first=initial,
             only_first=ends,
-            **options,
+            transform=transform,
+            until=until,
         )
 
-    def _records_with_links(self) -> Any:
+    def _records_with_links(self) -> Transform:
         root = server_root()
 
         def transform(event: Event) -> tuple[str, Any]:

@@ -17,7 +17,7 @@ from flask import Request, Response
 
 from labthings.hub import Event, EventHub, Missed, Subscription
 
-__all__ = ["last_event_id", "sse_response"]
+__all__ = ["Transform", "last_event_id", "sse_response"]
 
 Transform = Callable[[Event], tuple[str, Any]]
 """An event's SSE message name and data."""
