@@ -7,14 +7,7 @@ Write a `Thing` subclass with `@action` methods and `thing_property` values, add
 from typing import TYPE_CHECKING
 
 from labthings import fields
-from labthings.actions import action
-from labthings.context import (
-    cancellable_sleep,
-    raise_if_cancelled,
-    update_task_data,
-    update_task_progress,
-)
-from labthings.errors import (
+from labthings.core.errors import (
     ConfigurationError,
     InstrumentBusyError,
     LabThingsError,
@@ -22,14 +15,21 @@ from labthings.errors import (
     TaskCancelled,
     ValidationError,
 )
-from labthings.properties import thing_property
-from labthings.settings import Settings
-from labthings.tasks import TaskStatus, TaskThread, current_task
-from labthings.thing import Thing
-from labthings.thing_events import thing_event
+from labthings.core.settings import Settings
+from labthings.core.tasks.action_api import (
+    cancellable_sleep,
+    raise_if_cancelled,
+    update_task_data,
+    update_task_progress,
+)
+from labthings.core.tasks.thread import TaskStatus, TaskThread, current_task
+from labthings.core.things.actions import action
+from labthings.core.things.events import thing_event
+from labthings.core.things.properties import thing_property
+from labthings.core.things.thing import Thing
 
 if TYPE_CHECKING:  # for type checkers; at run time LabThing is imported on first use
-    from labthings.server import LabThing
+    from labthings.http.labthing import LabThing
 
 __version__ = "0.1.0"
 
@@ -61,7 +61,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # LabThing brings in Flask; import it on first use so that the core stays Flask-free.
     if name == "LabThing":
-        from labthings.server import LabThing
+        from labthings.http.labthing import LabThing
 
         return LabThing
     raise AttributeError(f"module 'labthings' has no attribute {name!r}")

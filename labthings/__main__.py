@@ -2,6 +2,6 @@
 
 import sys
 
-from labthings.cli import main
+from labthings.serving.cli import main
 
 sys.exit(main())

@@ -41,9 +41,9 @@ from marshmallow.fields import (
     Url,
 )
 
-from labthings.schemas import StrictBoolean as Boolean
-from labthings.schemas import StrictFloat as Float
-from labthings.schemas import StrictInteger as Integer
+from labthings.core.describe.types import StrictBoolean as Boolean
+from labthings.core.describe.types import StrictFloat as Float
+from labthings.core.describe.types import StrictInteger as Integer
 
 Int = Integer
 Bool = Boolean

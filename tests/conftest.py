@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from lab_for_tests import make_labthing
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from lab_for_tests import make_labthing  # noqa: E402
-
-from labthings import LabThing  # noqa: E402
+from labthings import LabThing
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import hashlib
 
 from flask import Response, request
 
-from labthings.invocations import Invocation
+from labthings.core.tasks.finished import Invocation
 
 __all__ = ["not_modified_if_matching", "record_etag", "version_in_etag", "with_content_etag"]
 

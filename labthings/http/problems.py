@@ -11,7 +11,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from devices.errors import DeviceError, DeviceTimeoutError, DisconnectedError
-from labthings.errors import (
+from labthings.core.errors import (
     ConflictError,
     LabThingsError,
     MethodNotAllowedError,

@@ -12,9 +12,9 @@ from flask import Request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from labthings.errors import ValidationError
-from labthings.settings import Settings
-from labthings.tasks import TaskStatus
+from labthings.core.errors import ValidationError
+from labthings.core.settings import Settings
+from labthings.core.tasks.thread import TaskStatus
 
 __all__ = [
     "NO_BODY",

@@ -1,90 +1,203 @@
-"""Server-Sent Events responses over hub subscriptions.
-
-Each stream sends `event:`/`id:`/`data:` messages (ids are `<hub epoch>.<n>`, so a
-client's `Last-Event-ID` resumes from the replay buffer of the same server run), a
-`: keep-alive` comment after every quiet heartbeat interval, and a `missed` event with
-a count when the client fell behind and updates were dropped. A stream ends when the
-client goes away, when `until(event)` says so, or when the server shuts down.
-"""
+"""Event-stream routes (Server-Sent Events): tasks, properties and Thing events."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from flask import Request, Response
+from flask import Flask, Response, request
+from flask.views import MethodView
 
-from labthings.hub import Event, EventHub, Missed, Subscription
+from labthings.core.live.hub import Event, EventHub
+from labthings.core.settings import Settings
+from labthings.core.tasks.runner import TaskRunner
+from labthings.core.tasks.thread import FINISHED
+from labthings.core.things.registry import ThingRegistry
+from labthings.http.records import public_record, server_root
+from labthings.http.sse import Transform, last_event_id, sse_response
 
-__all__ = ["Transform", "last_event_id", "sse_response"]
+__all__ = ["register_stream_views"]
 
-Transform = Callable[[Event], tuple[str, Any]]
-"""An event's SSE message name and data."""
-
-
-def last_event_id(request: Request, hub: EventHub) -> tuple[int | None, bool]:
-    """(id to resume after, whether the client's id belonged to another server run)."""
-    raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
-    if not raw:
-        return None, False
-    epoch, _, number = raw.strip().partition(".")
-    if epoch == hub.epoch and number.isdigit():
-        return int(number), False
-    return None, True
+_FINISHED = {status.value for status in FINISHED}
 
 
-def _message(kind: str, data: Any, event_id: str | None = None) -> str:
-    lines = [f"event: {kind}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
-    return "\n".join(lines) + "\n\n"
-
-
-def sse_response(
-    hub: EventHub,
-    subscription: Subscription,
+def register_stream_views(
+    app: Flask,
     *,
-    heartbeat: float,
-    first: Iterable[tuple[str, Any]] = (),
-    transform: Transform = lambda event: (event.kind, event.data),
-    until: Callable[[Event], bool] = lambda event: False,
-    resumed_elsewhere: bool = False,
-    only_first: bool = False,
-) -> Response:
-    """A `text/event-stream` response that relays `subscription` until it ends.
+    registry: ThingRegistry,
+    hub: EventHub,
+    runner: TaskRunner,
+    settings: Settings,
+) -> None:
+    """Add the `.../events` routes to `app`."""
+    common = {"registry": registry, "hub": hub, "runner": runner, "settings": settings}
+    routes = {
+        "/events": EverythingStream,
+        "/actions/events": AllTasksStream,
+        "/actions/<task_id>/events": TaskStream,
+        "/<thing>/properties/<name>/events": PropertyStream,
+        "/<thing>/events/<name>": ThingEventStream,
+        "/<thing>/events": ThingEventStream,
+    }
+    for rule, view in routes.items():
+        endpoint = "stream:" + rule
+        app.add_url_rule(rule, view_func=view.as_view(endpoint, **common))
 
-    `first` messages go out before any event (e.g. the current state); with
-    `only_first` the stream ends after them. The subscription is always closed when the
-    stream ends.
+
+class _Stream(MethodView):
+    def __init__(
+        self, registry: ThingRegistry, hub: EventHub, runner: TaskRunner, settings: Settings
+    ) -> None:
+        self.registry = registry
+        self.hub = hub
+        self.runner = runner
+        self.settings = settings
+
+    def _respond(
+        self,
+        accept: Callable[[Event], bool],
+        first: Callable[[], list[tuple[str, Any]]] = list,
+        *,
+        transform: Transform = lambda event: (event.kind, event.data),
+        until: Callable[[Event], bool] = lambda event: False,
+        ends_after_first: Callable[[list[tuple[str, Any]]], bool] = lambda messages: False,
+        resumable: bool = True,
+    ) -> Response:
+        """Subscribe, then read `first()` (so nothing between the two is lost), then stream.
+
+        A client resuming with `Last-Event-ID` gets the replayed events instead of
+        `first()`: the current state would otherwise arrive before older changes. With
+        `resumable=False` every connection starts from `first()`.
+        """
+        resume_after, elsewhere = last_event_id(request, self.hub)
+        if not resumable:
+            resume_after, elsewhere = None, False
+        subscription = self.hub.subscribe(accept, resume_after)
+        try:
+            initial = first() if resume_after is None else []
+            ends = bool(initial) and ends_after_first(initial)
+        except BaseException:
+            subscription.close()
+            raise
+        return sse_response(
+            self.hub,
+            subscription,
+            heartbeat=self.settings.sse_heartbeat,
+            resumed_elsewhere=elsewhere,
+            first=initial,
+            only_first=ends,
+            transform=transform,
+            until=until,
+        )
+
+    def _records_with_links(self) -> Transform:
+        root = server_root()
+
+        def transform(event: Event) -> tuple[str, Any]:
+            if event.kind == "record":
+                return event.kind, public_record(dict(event.data), root)
+            return event.kind, event.data
+
+        return transform
+
+
+class TaskStream(_Stream):
+    """`GET /actions/<id>/events`: the record now, each update and log line, the final
+    record; then the stream ends. Reconnecting starts again from the record."""
+
+    def get(self, task_id: str) -> Response:
+        task = self.runner.get(task_id)
+        topic = f"task/{task.id}"
+        root = server_root()
+        return self._respond(
+            lambda event: event.topic == topic,
+            first=lambda: [("record", public_record(task.snapshot(), root))],
+            transform=self._records_with_links(),
+            until=lambda event: event.kind == "record",
+            ends_after_first=lambda messages: messages[0][1]["status"] in _FINISHED,
+            # The record sent first is the whole state, so a reconnecting client needs
+            # no replay (which would arrive after it, out of order).
+            resumable=False,
+        )
+
+
+class AllTasksStream(_Stream):
+    """`GET /actions/events`: updates, log lines and final records of every task
+    (`?thing=` and `?action=` narrow it)."""
+
+    def get(self) -> Response:
+        thing = request.args.get("thing")
+        action = request.args.get("action")
+
+        def accept(event: Event) -> bool:
+            return (
+                event.topic.startswith("task/")
+                and (thing is None or event.data.get("thing") == thing)
+                and (action is None or event.data.get("action") == action)
+            )
+
+        return self._respond(accept, transform=self._records_with_links())
+
+
+class PropertyStream(_Stream):
+    """`GET /<thing>/properties/<name>/events`: the value now, then every change
+    (event name: the property's name, data: the value)."""
+
+    def get(self, thing: str, name: str) -> Response:
+        entry = self.registry.get(thing)
+        entry.property(name)
+        topic = f"property/{entry.name}/{name}"
+        return self._respond(
+            lambda event: event.topic == topic, first=lambda: [(name, entry.read_property(name))]
+        )
+
+
+class ThingEventStream(_Stream):
+    """`GET /<thing>/events[/<name>]`: the Thing's events (event name: the event's name)."""
+
+    def get(self, thing: str, name: str | None = None) -> Response:
+        entry = self.registry.get(thing)
+        prefix = f"event/{entry.name}/"
+        if name is not None:
+            entry.event(name)
+            prefix += name
+
+        def accept(event: Event) -> bool:
+            return event.topic == prefix if name is not None else event.topic.startswith(prefix)
+
+        return self._respond(accept)
+
+
+class EverythingStream(_Stream):
+    """`GET /events`: every task update, property change and Thing event of the server
+    (`?thing=` narrows it to one Thing), on one connection.
+
+    Task messages are as on `/actions/events`; a property change is a `property` message
+    with data `{"thing", "name", "value"}` and a Thing event an `event` message with data
+    `{"thing", "name", "data"}`.
     """
 
-    def generate() -> Iterator[str]:
-        try:
-            yield "retry: 2000\n\n"
-            if resumed_elsewhere:
-                yield _message("missed", {"count": None})
-            for kind, data in first:
-                yield _message(kind, data)
-            while not only_first:
-                item = subscription.get(heartbeat)
-                if item is None:
-                    if subscription.closed:
-                        return
-                    yield ": keep-alive\n\n"
-                elif isinstance(item, Missed):
-                    yield _message("missed", {"count": item.count})
-                else:
-                    kind, data = transform(item)
-                    yield _message(kind, data, f"{hub.epoch}.{item.id}")
-                    if until(item):
-                        return
-        finally:
-            subscription.close()
+    def get(self) -> Response:
+        thing = request.args.get("thing")
+        if thing is not None:
+            self.registry.get(thing)  # 404 for an unknown thing
+        tasks = self._records_with_links()
 
-    return Response(
-        generate(),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+        def accept(event: Event) -> bool:
+            if thing is None:
+                return True
+            if event.topic.startswith("task/"):
+                return bool(event.data.get("thing") == thing)
+            return event.topic.split("/")[1] == thing
+
+        def transform(event: Event) -> tuple[str, Any]:
+            family, _, rest = event.topic.partition("/")
+            if family == "property":
+                owner, _, name = rest.partition("/")
+                return "property", {"thing": owner, "name": name, "value": event.data}
+            if family == "event":
+                owner, _, name = rest.partition("/")
+                return "event", {"thing": owner, "name": name, "data": event.data}
+            return tasks(event)
+
+        return self._respond(accept, transform=transform)

@@ -11,6 +11,12 @@ from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
+from labthings.core.describe.td import ThingDescriptionBuilder
+from labthings.core.live.hub import EventHub
+from labthings.core.settings import Settings
+from labthings.core.tasks.finished import Invocation
+from labthings.core.tasks.runner import TaskRunner
+from labthings.core.things.registry import ThingRegistry
 from labthings.http.etags import (
     not_modified_if_matching,
     record_etag,
@@ -26,14 +32,8 @@ from labthings.http.requests import (
     parse_seconds,
 )
 from labthings.http.responses import json_response
-from labthings.http.stream_views import register_stream_views
-from labthings.http.ui_routes import prefers_html
-from labthings.hub import EventHub
-from labthings.invocations import Invocation
-from labthings.registry import ThingRegistry
-from labthings.runner import TaskRunner
-from labthings.settings import Settings
-from labthings.td import ThingDescriptionBuilder
+from labthings.http.streams import register_stream_views
+from labthings.http.ui import prefers_html
 
 __all__ = ["register_views"]
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from instruments.power_supply import PowerSupplyThing
 
 from devices.power_supply import PowerSupplySimulator
 from labthings import LabThing
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
-
-from instruments.power_supply import PowerSupplyThing  # noqa: E402
 
 WAIT = 5.0  # the longest any poll here waits
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from instruments.spectrometer import SpectrometerThing
 
 from devices.spectrometer.simulator import SpectrometerSimulator
 from labthings import LabThing
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
-
-from instruments.spectrometer import SpectrometerThing  # noqa: E402
 
 PIXELS = 256
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from instruments.stage import StageThing
 
 from devices.stage.simulator import StageSimulator
 from labthings import LabThing
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
-
-from instruments.stage import StageThing  # noqa: E402
 
 WAIT = 5.0
 LONG_MOVE = {"x": 15_000, "y": 5_000}  # about 1.6 s of travel at 10,000 steps/s

@@ -1,0 +1,56 @@
+"""Settings of a labthings server, with the defaults a lab PC wants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from labthings.core.errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every bound the server enforces; pass overrides as keywords to `LabThing`.
+
+    Times are in seconds, sizes in bytes.
+    """
+
+    max_wait: float = 30.0
+    """The cap on `Prefer: wait=N` for a POST."""
+    cancel_wait: float = 1.0
+    """How long DELETE waits for a task to stop when no `?timeout=` is given."""
+    max_cancel_wait: float = 30.0
+    """The cap on DELETE's `?timeout=`."""
+    property_lock_timeout: float = 1.0
+    """How long a property write waits for the instrument lock before a 409."""
+    history_max_count: int = 1000
+    """Finished invocations kept; older ones are evicted (running ones never are)."""
+    history_max_age: float = 24 * 3600.0
+    """Finished invocations older than this are evicted."""
+    task_log_max: int = 1000
+    """Log entries kept per invocation (the oldest drop off)."""
+    list_default_limit: int = 100
+    """Records per page of a list when no `?limit=` is given."""
+    list_max_limit: int = 1000
+    """The largest `?limit=` accepted."""
+    max_body_bytes: int = 1024 * 1024
+    """Request bodies larger than this get 413."""
+    shutdown_wait: float = 5.0
+    """How long a graceful shutdown waits for cancelled tasks before closing Things."""
+    sse_heartbeat: float = 15.0
+    """Seconds between keep-alive comments on an idle event stream."""
+    event_replay: int = 1000
+    """Events kept for `Last-Event-ID` resumption."""
+    event_queue: int = 256
+    """Events queued per watcher; a slower watcher loses the oldest and is told."""
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigurationError(f"setting {spec.name} must be a number >= 0")
+        if self.sse_heartbeat <= 0 or self.event_queue < 1:
+            raise ConfigurationError("need sse_heartbeat > 0 and event_queue >= 1")
+        if self.list_default_limit < 1 or self.list_max_limit < self.list_default_limit:
+            raise ConfigurationError("need 1 <= list_default_limit <= list_max_limit")

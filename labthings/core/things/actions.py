@@ -1,0 +1,165 @@
+"""The `@action` decorator: a Thing method that clients start over HTTP as a task.
+
+The decorator only records metadata (the argument schema from the signature, the output
+field from the return annotation, and the options); the task runner and the document
+builders read it. Calling the method from Python stays an ordinary method call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from types import MethodType
+from typing import Any, overload
+
+import marshmallow
+from marshmallow import Schema, fields
+
+from labthings.core.describe.types import field_for_hint, schema_for_fields
+from labthings.core.errors import ConfigurationError, ValidationError
+from labthings.core.jsonvalues import describe_json_type, flatten_errors, to_json_value
+
+__all__ = ["ActionAffordance", "action"]
+
+ActionFunction = Callable[..., Any]
+
+
+class ActionAffordance:
+    """Metadata of one action, and a descriptor that binds it like a method.
+
+    `wait` is how long a POST waits for the task before answering (seconds); `lock`
+    says whether the task takes its Thing's instrument lock; `safe` and `idempotent`
+    are published in the Thing Description.
+    """
+
+    def __init__(
+        self,
+        func: ActionFunction,
+        *,
+        wait: float = 1.0,
+        lock: bool = True,
+        safe: bool = False,
+        idempotent: bool = False,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        if wait < 0:
+            raise ConfigurationError(f"action {func.__name__!r}: wait must be >= 0")
+        self.func = func
+        self.name = func.__name__
+        self.wait = float(wait)
+        self.lock = lock
+        self.safe = safe
+        self.idempotent = idempotent
+        self.title = title or self.name
+        self.description = description or inspect.getdoc(func) or ""
+        self.input_fields, self.output_field = _fields_from_signature(func)
+        self.input_schema: Schema = schema_for_fields(
+            f"{_camel(self.name)}Input", self.input_fields
+        )
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> ActionAffordance: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> MethodType: ...
+    def __get__(self, instance: object | None, owner: type) -> ActionAffordance | MethodType:
+        if instance is None:
+            return self
+        return MethodType(self.func, instance)
+
+    def validate_input(self, body: Any) -> dict[str, Any]:
+        """The arguments to call the method with, or `ValidationError` naming each bad one."""
+        if not isinstance(body, Mapping):
+            raise ValidationError(
+                "the request body must be a JSON object of arguments",
+                {"_schema": [f"expected a JSON object, got {describe_json_type(body)}"]},
+            )
+        try:
+            loaded: dict[str, Any] = self.input_schema.load(body)
+        except marshmallow.ValidationError as error:
+            raise ValidationError(
+                f"invalid arguments for action {self.name!r}", flatten_errors(error.messages)
+            ) from None
+        return loaded
+
+    def dump_input(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The validated arguments as JSON values, for the invocation record."""
+        dumped: dict[str, Any] = self.input_schema.dump(arguments)
+        return dumped
+
+    def dump_output(self, value: Any) -> Any:
+        """The return value as a JSON value; raises `TypeError`/`ValueError` if it is not one."""
+        if self.output_field is not None and value is not None:
+            value = self.output_field.serialize("output", {"output": value})
+        return to_json_value(value)
+
+
+@overload
+def action(func: ActionFunction) -> ActionAffordance: ...
+@overload
+def action(
+    *,
+    wait: float = 1.0,
+    lock: bool = True,
+    safe: bool = False,
+    idempotent: bool = False,
+    title: str | None = None,
+    description: str | None = None,
+) -> Callable[[ActionFunction], ActionAffordance]: ...
+def action(
+    func: ActionFunction | None = None, **options: Any
+) -> ActionAffordance | Callable[[ActionFunction], ActionAffordance]:
+    """Declare a Thing method as an action, bare (`@action`) or with options.
+
+    Options: `wait` (seconds a POST waits for the result, default 1), `lock` (take the
+    Thing's instrument lock while running, default True), `safe`, `idempotent`,
+    `title`, `description` (default: the docstring).
+    """
+    if func is not None:
+        return ActionAffordance(func, **options)
+
+    def decorate(method: ActionFunction) -> ActionAffordance:
+        return ActionAffordance(method, **options)
+
+    return decorate
+
+
+def _fields_from_signature(
+    func: ActionFunction,
+) -> tuple[dict[str, fields.Field], fields.Field | None]:
+    """Argument fields (required unless defaulted) and the output field of `func`."""
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except NameError as error:
+        raise ConfigurationError(f"action {func.__name__!r}: {error}") from None
+    parameters = list(inspect.signature(func).parameters.values())[1:]  # skip self
+    declared: dict[str, fields.Field] = {}
+    for parameter in parameters:
+        if parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            raise ConfigurationError(
+                f"action {func.__name__!r}: *args and **kwargs cannot be sent over HTTP"
+            )
+        hint = hints.get(parameter.name, Any)
+        options: dict[str, Any] = {"required": parameter.default is parameter.empty}
+        if parameter.default is not parameter.empty:
+            options["load_default"] = parameter.default
+            if parameter.default is None:
+                options["allow_none"] = True
+        try:
+            declared[parameter.name] = field_for_hint(hint, **options)
+        except ConfigurationError as error:
+            raise ConfigurationError(
+                f"action {func.__name__!r}, argument {parameter.name!r}: {error}"
+            ) from None
+    output = None
+    if "return" in hints and hints["return"] is not type(None):
+        output = field_for_hint(hints["return"])
+    return declared, output
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))

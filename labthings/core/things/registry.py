@@ -1,0 +1,160 @@
+"""The Things a server serves, by name, with each one's instrument lock."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from labthings.core.errors import (
+    ConfigurationError,
+    InstrumentBusyError,
+    MethodNotAllowedError,
+    NotFoundError,
+    ValidationError,
+)
+from labthings.core.live.hub import EventHub, ThingPublisher
+from labthings.core.things.actions import ActionAffordance
+from labthings.core.things.events import EventAffordance
+from labthings.core.things.locks import InstrumentLock
+from labthings.core.things.properties import PropertyAffordance
+from labthings.core.things.thing import Thing
+
+__all__ = ["RESERVED_NAMES", "ThingEntry", "ThingRegistry"]
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+RESERVED_NAMES = frozenset({"actions", "docs", "static", "ui", "events", "things"})
+_ID_NAMESPACE = uuid.UUID("5a1c9d2e-7f0b-4e6a-9c3d-1b2a3c4d5e6f")
+
+
+@dataclass
+class ThingEntry:
+    """One served Thing: its path name, the object, its lock and its stable TD `id`."""
+
+    name: str
+    thing: Thing
+    thing_id: str
+    lock: InstrumentLock = field(default_factory=InstrumentLock)
+
+    def action(self, name: str) -> ActionAffordance:
+        """The named action, or NotFoundError."""
+        try:
+            return type(self.thing)._actions[name]
+        except KeyError:
+            raise NotFoundError(f"thing {self.name!r} has no action {name!r}") from None
+
+    def event(self, name: str) -> EventAffordance:
+        """The named event, or NotFoundError."""
+        try:
+            return type(self.thing)._events[name]
+        except KeyError:
+            raise NotFoundError(f"thing {self.name!r} has no event {name!r}") from None
+
+    def property(self, name: str) -> PropertyAffordance:
+        """The named property, or NotFoundError."""
+        try:
+            return type(self.thing)._properties[name]
+        except KeyError:
+            raise NotFoundError(f"thing {self.name!r} has no property {name!r}") from None
+
+    def writable_property(self, name: str) -> PropertyAffordance:
+        """The named property; NotFoundError, or MethodNotAllowedError if read-only."""
+        affordance = self.property(name)
+        if affordance.readonly:
+            raise MethodNotAllowedError(
+                f"property {name!r} of thing {self.name!r} is read-only", allowed=["GET"]
+            )
+        return affordance
+
+    def read_property(self, name: str) -> Any:
+        """The property's current value as JSON (reads never wait for the lock)."""
+        affordance = self.property(name)
+        return affordance.dump(getattr(self.thing, affordance.name))
+
+    def write_property(self, name: str, value: Any, lock_timeout: float) -> Any:
+        """Validate and write a JSON value; returns the value read back as JSON.
+
+        Raises MethodNotAllowedError for a read-only property, ValidationError for a bad
+        value, and InstrumentBusyError when the lock is not free within `lock_timeout`.
+        """
+        affordance = self.writable_property(name)
+        checked = affordance.validate(value)
+        if affordance.lock:
+            owner = f"a write of property {name!r}"
+            if not self.lock.acquire(owner, timeout=lock_timeout):
+                holder = self.lock.holder or "another request"
+                raise InstrumentBusyError(
+                    f"thing {self.name!r} is busy: {holder} holds its instrument lock; "
+                    "try again when it has finished"
+                )
+            try:
+                self._set(affordance, checked)
+            finally:
+                self.lock.release()
+        else:
+            self._set(affordance, checked)
+        return self.read_property(name)
+
+    def _set(self, affordance: PropertyAffordance, value: Any) -> None:
+        """Assign; a setter's ValueError means the value was refused, so it is a 422."""
+        try:
+            setattr(self.thing, affordance.name, value)
+        except ValueError as error:
+            raise ValidationError(
+                f"thing {self.name!r} refused the value of {affordance.name!r}",
+                {affordance.name: [str(error)]},
+            ) from None
+
+
+class ThingRegistry:
+    """Things by name. Frozen once the server is built: documents are made from it once."""
+
+    def __init__(self, title: str, hub: EventHub | None = None) -> None:
+        self._title = title
+        self._hub = hub
+        self._entries: dict[str, ThingEntry] = {}
+        self._frozen = False
+        self._lock = threading.Lock()
+
+    def add(self, name: str, thing: Thing, thing_id: str | None = None) -> ThingEntry:
+        """Serve `thing` at `/<name>/`; `thing_id` defaults to an id stable across restarts."""
+        if not isinstance(thing, Thing):
+            raise ConfigurationError(f"{thing!r} is not a labthings Thing instance")
+        if not _NAME.fullmatch(name) or name in RESERVED_NAMES:
+            raise ConfigurationError(
+                f"{name!r} cannot name a thing: use letters, digits, '_' or '-', starting "
+                f"with a letter, and none of {sorted(RESERVED_NAMES)}"
+            )
+        with self._lock:
+            if self._frozen:
+                raise ConfigurationError("things cannot be added after the app has been built")
+            if name in self._entries:
+                raise ConfigurationError(f"a thing named {name!r} is already registered")
+            if thing_id is None:
+                thing_id = uuid.uuid5(_ID_NAMESPACE, f"{self._title}/{name}").urn
+            entry = ThingEntry(name=name, thing=thing, thing_id=thing_id)
+            self._entries[name] = entry
+            if self._hub is not None:
+                thing._labthings_publisher = ThingPublisher(self._hub, name)
+            return entry
+
+    def freeze(self) -> None:
+        """Refuse further additions (called when the app is built)."""
+        with self._lock:
+            self._frozen = True
+
+    def get(self, name: str) -> ThingEntry:
+        """The entry named `name`, or NotFoundError."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise NotFoundError(f"no thing named {name!r}") from None
+
+    def __iter__(self) -> Iterator[ThingEntry]:
+        return iter(list(self._entries.values()))
+
+    def __len__(self) -> int:
+        return len(self._entries)

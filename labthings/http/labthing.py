@@ -1,0 +1,154 @@
+"""`LabThing`: the server object that serves several Things over HTTP through Flask."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+from flask import Flask
+
+from labthings.core.describe.openapi import build_openapi
+from labthings.core.errors import ConfigurationError
+from labthings.core.live.hub import EventHub
+from labthings.core.settings import Settings
+from labthings.core.tasks.runner import TaskRunner
+from labthings.core.things.registry import ThingRegistry
+from labthings.core.things.thing import Thing
+from labthings.http.docs import docs_blueprint
+from labthings.http.problems import register_error_handlers
+from labthings.http.ui import ui_blueprint
+from labthings.http.views import register_views
+
+__all__ = ["LabThing"]
+
+_logger = logging.getLogger(__name__)
+
+
+class LabThing:
+    """A labthings server: Things by name, their tasks, and the Flask app serving them.
+
+    Use `LabThing(app)` or `init_app(app)` with your own Flask app, or `create_app()`.
+    Add every Thing before the app is built. `open()` (or `with labthing:`) enters every
+    Thing, `close()` cancels running tasks and exits them in reverse order; `labthings
+    serve` does both.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        title: str = "labthings",
+        description: str = "",
+        version: str = "1.0.0",
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.title = title
+        self.description = description
+        self.version = version
+        self.settings = settings or Settings(**overrides)
+        self.hub = EventHub(replay=self.settings.event_replay, queue_size=self.settings.event_queue)
+        self.registry = ThingRegistry(title, self.hub)
+        self.runner = TaskRunner(self.settings, self.hub)
+        self._opened: list[Thing] = []
+        if app is not None:
+            self.init_app(app)
+
+    def add_thing(self, name: str, thing: Thing, *, thing_id: str | None = None) -> Thing:
+        """Serve `thing` at `/<name>/`; returns it. `thing_id` sets the TD's `id`."""
+        self.registry.add(name, thing, thing_id)
+        return thing
+
+    def thing(self, name: str) -> Thing:
+        """The Thing served as `name`."""
+        return self.registry.get(name).thing
+
+    def init_app(self, app: Flask) -> None:
+        """Add labthings' routes to `app`; no Thing can be added afterwards."""
+        if "labthings" in app.extensions:
+            raise ConfigurationError("this Flask app already has a LabThing")
+        self.registry.freeze()
+        app.config["MAX_CONTENT_LENGTH"] = self.settings.max_body_bytes
+        app.extensions["labthings"] = self
+        register_error_handlers(app)
+        register_views(
+            app,
+            registry=self.registry,
+            runner=self.runner,
+            hub=self.hub,
+            settings=self.settings,
+            index=self.index,
+        )
+        openapi = build_openapi(
+            title=self.title,
+            description=self.description,
+            version=self.version,
+            registry=self.registry,
+            settings=self.settings,
+        )
+        app.register_blueprint(docs_blueprint(openapi))
+        app.register_blueprint(ui_blueprint())
+
+    def create_app(self) -> Flask:
+        """A new Flask app serving this LabThing."""
+        app = Flask("labthings", static_folder=None)
+        self.init_app(app)
+        return app
+
+    def index(self, root: str) -> dict[str, Any]:
+        """The `GET /` document for a server reached at `root` (ending with '/')."""
+        return {
+            "title": self.title,
+            "description": self.description,
+            "things": {
+                entry.name: {
+                    "title": type(entry.thing).thing_title(),
+                    "href": f"{root}{entry.name}/",
+                }
+                for entry in self.registry
+            },
+            "links": [
+                {"rel": "actions", "href": f"{root}actions"},
+                {"rel": "docs", "href": f"{root}docs/"},
+                {"rel": "openapi", "href": f"{root}docs/openapi.json"},
+                {"rel": "ui", "href": f"{root}ui/"},
+                {"rel": "events", "href": f"{root}events"},
+            ],
+        }
+
+    def open(self) -> None:
+        """Enter every Thing in the order added; on a failure, exit those already entered."""
+        for entry in self.registry:
+            try:
+                entry.thing.__enter__()
+            except BaseException:
+                _logger.exception("thing %r failed to open", entry.name)
+                self.close()
+                raise
+            self._opened.append(entry.thing)
+
+    def close(self) -> None:
+        """Cancel unfinished tasks, wait for them (bounded), then exit Things in reverse."""
+        self.hub.close()
+        stuck = self.runner.shutdown(self.settings.shutdown_wait)
+        for task in stuck:
+            _logger.warning("%s did not stop within the shutdown wait", task.holder_description)
+        while self._opened:
+            thing = self._opened.pop()
+            try:
+                thing.__exit__(None, None, None)
+            except Exception:
+                _logger.exception("thing %r failed to close", type(thing).__name__)
+
+    def __enter__(self) -> LabThing:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

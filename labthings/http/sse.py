@@ -1,0 +1,90 @@
+"""Server-Sent Events responses over hub subscriptions.
+
+Each stream sends `event:`/`id:`/`data:` messages (ids are `<hub epoch>.<n>`, so a
+client's `Last-Event-ID` resumes from the replay buffer of the same server run), a
+`: keep-alive` comment after every quiet heartbeat interval, and a `missed` event with
+a count when the client fell behind and updates were dropped. A stream ends when the
+client goes away, when `until(event)` says so, or when the server shuts down.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from flask import Request, Response
+
+from labthings.core.live.hub import Event, EventHub, Missed, Subscription
+
+__all__ = ["Transform", "last_event_id", "sse_response"]
+
+Transform = Callable[[Event], tuple[str, Any]]
+"""An event's SSE message name and data."""
+
+
+def last_event_id(request: Request, hub: EventHub) -> tuple[int | None, bool]:
+    """(id to resume after, whether the client's id belonged to another server run)."""
+    raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
+    if not raw:
+        return None, False
+    epoch, _, number = raw.strip().partition(".")
+    if epoch == hub.epoch and number.isdigit():
+        return int(number), False
+    return None, True
+
+
+def _message(kind: str, data: Any, event_id: str | None = None) -> str:
+    lines = [f"event: {kind}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(lines) + "\n\n"
+
+
+def sse_response(
+    hub: EventHub,
+    subscription: Subscription,
+    *,
+    heartbeat: float,
+    first: Iterable[tuple[str, Any]] = (),
+    transform: Transform = lambda event: (event.kind, event.data),
+    until: Callable[[Event], bool] = lambda event: False,
+    resumed_elsewhere: bool = False,
+    only_first: bool = False,
+) -> Response:
+    """A `text/event-stream` response that relays `subscription` until it ends.
+
+    `first` messages go out before any event (e.g. the current state); with
+    `only_first` the stream ends after them. The subscription is always closed when the
+    stream ends.
+    """
+
+    def generate() -> Iterator[str]:
+        try:
+            yield "retry: 2000\n\n"
+            if resumed_elsewhere:
+                yield _message("missed", {"count": None})
+            for kind, data in first:
+                yield _message(kind, data)
+            while not only_first:
+                item = subscription.get(heartbeat)
+                if item is None:
+                    if subscription.closed:
+                        return
+                    yield ": keep-alive\n\n"
+                elif isinstance(item, Missed):
+                    yield _message("missed", {"count": item.count})
+                else:
+                    kind, data = transform(item)
+                    yield _message(kind, data, f"{hub.epoch}.{item.id}")
+                    if until(item):
+                        return
+        finally:
+            subscription.close()
+
+    return Response(
+        generate(),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,43 @@
+"""OpenAPI 3.0 schemas rewritten as TD 1.1 DataSchemas."""
+
+from __future__ import annotations
+
+from marshmallow import fields
+
+from labthings.core.describe.dataschema import field_schema, td_data_schema
+
+
+def test_nullable_keeps_annotations_and_a_null_default_outside_the_one_of() -> None:
+    field = fields.Integer(allow_none=True, load_default=None, metadata={"title": "Count"})
+    assert td_data_schema(field_schema(field)) == {
+        "oneOf": [{"type": "integer"}, {"type": "null"}],
+        "title": "Count",
+        "default": None,
+    }
+
+
+def test_nullable_without_a_default_has_none() -> None:
+    assert "default" not in td_data_schema({"type": "string", "nullable": True})
+
+
+def test_boolean_exclusive_bounds_become_numbers() -> None:
+    openapi = {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": 10,
+        "exclusiveMaximum": False,
+    }
+    assert td_data_schema(openapi) == {"type": "number", "exclusiveMinimum": 0, "maximum": 10}
+
+
+def test_one_of_members_and_nested_schemas_are_converted() -> None:
+    openapi = {
+        "oneOf": [{"type": "integer", "nullable": True}, {"type": "string"}],
+        "additionalProperties": False,
+    }
+    assert td_data_schema(openapi) == {
+        "oneOf": [{"oneOf": [{"type": "integer"}, {"type": "null"}]}, {"type": "string"}]
+    }
+    items = td_data_schema({"type": "array", "items": {"type": "number", "nullable": True}})
+    assert items["items"] == {"oneOf": [{"type": "number"}, {"type": "null"}]}

@@ -1,0 +1,37 @@
+"""The package layout keeps its promises: the core never imports Flask or an HTTP server."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+_IMPORTS_LABTHINGS = re.compile(r"^\s*(from|import) labthings\b", re.MULTILINE)
+
+
+@pytest.mark.timeout(60)
+def test_no_module_of_the_core_imports_flask_or_a_server() -> None:
+    code = (
+        "import importlib, pkgutil, sys, labthings, labthings.core, labthings.fields\n"
+        "for module in pkgutil.walk_packages(labthings.core.__path__, 'labthings.core.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "loaded = [name for name in ('flask', 'werkzeug', 'cheroot') if name in sys.modules]\n"
+        "assert not loaded, f'the core imported {loaded}'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=50
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_devices_never_imports_labthings() -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "devices").rglob("*.py")
+        if _IMPORTS_LABTHINGS.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
