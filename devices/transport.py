@@ -34,6 +34,12 @@ __all__ = ["Backoff", "LineProtocol", "LineTransport", "PortSettings", "SerialPo
 
 _MAX_LINE = 1 << 20  # a reply longer than 1 MiB is a protocol error, not a reason to eat RAM
 
+# pyserial looks for a `sim://` handler in `devices.simulation.protocol_sim` and imports it
+# on first use of such a URL: naming the package here imports nothing (no import cycle).
+_SIMULATOR_URLS = "devices.simulation"
+if _SIMULATOR_URLS not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append(_SIMULATOR_URLS)
+
 
 class SerialPort(Protocol):
     """What the transport uses of a pyserial port object."""

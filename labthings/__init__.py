@@ -22,7 +22,8 @@ from labthings.core.tasks.action_api import (
     update_task_data,
     update_task_progress,
 )
-from labthings.core.tasks.thread import TaskStatus, TaskThread, current_task
+from labthings.core.tasks.record import TaskStatus
+from labthings.core.tasks.thread import TaskThread, current_task
 from labthings.core.things.actions import action
 from labthings.core.things.events import thing_event
 from labthings.core.things.properties import thing_property

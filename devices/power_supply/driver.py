@@ -14,12 +14,11 @@ import re
 from typing import ClassVar
 
 from devices.driver import Driver
-from devices.errors import DeviceReportedError, ProtocolError
+from devices.errors import DeviceReportedError
 from devices.transport import LineProtocol
 
 __all__ = ["PowerSupply", "ScpiError"]
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _ERROR_ENTRY = re.compile(r'([+-]?\d+),"((?:[^"]|"")*)"')  # SCPI doubles quotes in strings
 _SWITCH = {"1": True, "ON": True, "0": False, "OFF": False}
 _OVERFLOW = 9.9e37  # SCPI's "overrange" (9.9E37) and "not a number" (9.91E37)
@@ -55,10 +54,6 @@ class PowerSupply(Driver):
     identity: str | None = None
     """The `*IDN?` reply read at the last (re)connection."""
 
-    def __enter__(self) -> PowerSupply:
-        self.open()
-        return self
-
     # -- setpoints -----------------------------------------------------------------------
 
     def set_voltage(self, volts: float) -> None:
@@ -93,7 +88,7 @@ class PowerSupply(Driver):
         reply = self._query("OUTP?")
         state = _SWITCH.get(reply.strip().upper())
         if state is None:
-            raise self._unparsable("OUTP?", reply, "1 or 0")
+            raise self._bad_reply("OUTP?", reply, "1 or 0")
         return state
 
     # -- measurements and housekeeping ---------------------------------------------------
@@ -149,9 +144,7 @@ class PowerSupply(Driver):
 
     def _query_number(self, command: str) -> float:
         reply = self._query(command)
-        if not _NUMBER.fullmatch(reply.strip()):
-            raise self._unparsable(command, reply, "a number")
-        value = float(reply)
+        value = self._parse_float(command, reply)
         if abs(value) >= _OVERFLOW:
             raise DeviceReportedError(
                 f"the instrument reports overrange ({reply.strip()})",
@@ -164,7 +157,7 @@ class PowerSupply(Driver):
         reply = self._query("*IDN?", cancellable=cancellable).strip()
         fields = reply.split(",")
         if len(fields) != 4 or not all(field.strip() for field in fields[:2]):
-            raise self._unparsable("*IDN?", reply, "maker,model,serial,firmware")
+            raise self._bad_reply("*IDN?", reply, "maker,model,serial,firmware")
         return reply
 
     def _drain_errors(self, *, cancellable: bool) -> list[tuple[int, str]]:
@@ -173,18 +166,11 @@ class PowerSupply(Driver):
             reply = self.transport.query("SYST:ERR?", cancellable=cancellable)
             entry = _ERROR_ENTRY.fullmatch(reply.strip())
             if entry is None:
-                raise self._unparsable("SYST:ERR?", reply, 'an error entry like 0,"No error"')
+                raise self._bad_reply("SYST:ERR?", reply, 'an error entry like 0,"No error"')
             if int(entry[1]) == 0:
                 break
             errors.append(_error_of(entry))
         return errors
-
-    def _unparsable(self, command: str, reply: str, expected: str) -> ProtocolError:
-        return ProtocolError(
-            f"unexpected reply {reply!r} (expected {expected})",
-            port=self.transport.name,
-            command=command,
-        )
 
 
 def _error_of(entry: re.Match[str]) -> tuple[int, str]:

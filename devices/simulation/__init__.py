@@ -23,8 +23,6 @@ import serial
 
 __all__ = ["Fault", "Session", "Simulator", "simulator_for_url"]
 
-serial.protocol_handler_packages.append("devices.simulation")  # enables sim:// URLs
-
 _KINDS: dict[str, type[Simulator]] = {}
 _BUILT_IN = {  # kinds that `sim://KIND` can load on first use
     "psu": "devices.power_supply.simulator",

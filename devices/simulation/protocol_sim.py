@@ -1,8 +1,8 @@
 """pyserial's handler for `sim://` URLs: a serial port whose far end is a Simulator.
 
 pyserial finds this module through `serial.protocol_handler_packages` (importing
-`devices.simulation` registers it), so `serial.serial_for_url("sim://stage")` works
-anywhere a real port name would.
+`devices.transport`, as every driver does, registers it), so
+`serial.serial_for_url("sim://stage")` works anywhere a real port name would.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Final
 
 from devices.driver import Driver
-from devices.errors import DeviceReportedError, ProtocolError
+from devices.errors import DeviceReportedError
 from devices.transport import LineProtocol, PortSettings, SerialPort
 
 __all__ = ["MAX_COUNTS", "MAX_INTEGRATION_MS", "MIN_INTEGRATION_MS", "Spectrometer"]
@@ -42,11 +42,6 @@ _ERROR = re.compile(r"ERR (\d+) (.+)")
 _SPECTRUM = re.compile(r"(\d+):([0-9,]*);([0-9A-F]{4})")
 _BITS_PER_BYTE = 10  # start + 8 data + stop
 _BYTES_PER_VALUE = 6  # up to five digits and a comma
-
-
-def _excerpt(reply: str, limit: int = 40) -> str:
-    """`reply` quoted for an error message, shortened if long."""
-    return repr(reply) if len(reply) <= limit else repr(reply[:limit]) + f"... ({len(reply)} chars)"
 
 
 class Spectrometer(Driver):
@@ -144,18 +139,20 @@ class Spectrometer(Driver):
         if self._requested_ms is not None and self._requested_ms != self._integration_ms:
             self._do_set_integration_time(self._requested_ms)
 
+    def _do_shutdown(self) -> None:
+        """Nothing to make safe: the spectrometer drives nothing and integrates only when asked."""
+
     def _do_identify(self) -> str:
-        command = "*IDN?"
-        identity = self._query(command).strip()
+        identity = self._query("*IDN?").strip()
         if not identity:
-            raise self._protocol_error("empty identity", command)
+            raise self._bad_reply("*IDN?", identity, "an identity")
         return identity
 
     def _do_set_integration_time(self, milliseconds: int) -> None:
         command = f"INT {milliseconds}"
         reply = self._query(command)
         if reply != "OK":
-            raise self._protocol_error(f"expected 'OK', got {_excerpt(reply)}", command)
+            raise self._bad_reply(command, reply, "OK")
         self._integration_ms = milliseconds
 
     def _do_read_spectrum(self, command: str) -> list[int]:
@@ -176,7 +173,7 @@ class Spectrometer(Driver):
         if reply.startswith("ERR"):
             match = _ERROR.fullmatch(reply)
             if match is None:
-                raise self._protocol_error(f"malformed error reply {_excerpt(reply)}", command)
+                raise self._bad_reply(command, reply, "'ERR <code> <message>'")
             raise DeviceReportedError(
                 f"instrument error {match[1]}: {match[2]}",
                 port=self.transport.name,
@@ -185,18 +182,10 @@ class Spectrometer(Driver):
         return reply
 
     def _read_pixels(self) -> int:
-        return self._query_int("PIXELS?", 1, 1 << 16)
+        return self._parse_int("PIXELS?", self._query("PIXELS?"), 1, 1 << 16)
 
     def _read_integration_time(self) -> int:
-        return self._query_int("INT?", MIN_INTEGRATION_MS, MAX_INTEGRATION_MS)
-
-    def _query_int(self, command: str, low: int, high: int) -> int:
-        reply = self._query(command)
-        if not reply.isdigit() or not low <= int(reply) <= high:
-            raise self._protocol_error(
-                f"expected a whole number in {low}-{high}, got {_excerpt(reply)}", command
-            )
-        return int(reply)
+        return self._parse_int("INT?", self._query("INT?"), MIN_INTEGRATION_MS, MAX_INTEGRATION_MS)
 
     def _read_calibration(self) -> tuple[float, ...]:
         command = "WL?"
@@ -206,33 +195,28 @@ class Spectrometer(Driver):
         except ValueError:
             coefficients = ()
         if not 2 <= len(coefficients) <= 8 or not all(map(math.isfinite, coefficients)):
-            raise self._protocol_error(
-                f"expected 2-8 comma-separated numbers, got {_excerpt(reply)}", command
-            )
+            raise self._bad_reply(command, reply, "2-8 comma-separated numbers")
         return coefficients
 
     def _parse_spectrum(self, reply: str, command: str, pixels: int) -> list[int]:
         match = _SPECTRUM.fullmatch(reply)
         if match is None:
-            raise self._protocol_error(f"malformed spectrum {_excerpt(reply)}", command)
+            raise self._bad_reply(command, reply, "'N:v0,...,vN-1;CCCC'")
         announced, data, checksum = match.groups()
         if binascii.crc_hqx(data.encode("ascii"), 0xFFFF) != int(checksum, 16):
-            raise self._protocol_error("spectrum checksum mismatch (corrupted reply)", command)
+            raise self._protocol_error(command, "spectrum checksum mismatch (corrupted reply)")
         texts = data.split(",") if data else []
         if not all(texts):
-            raise self._protocol_error("empty value in the spectrum", command)
+            raise self._protocol_error(command, "empty value in the spectrum")
         values = [int(text) for text in texts]
         if len(values) != int(announced):
             raise self._protocol_error(
-                f"spectrum announced {int(announced)} values but holds {len(values)}", command
+                command, f"spectrum announced {int(announced)} values but holds {len(values)}"
             )
         if len(values) != pixels:
             raise self._protocol_error(
-                f"spectrum has {len(values)} values, the detector has {pixels} pixels", command
+                command, f"spectrum has {len(values)} values, the detector has {pixels} pixels"
             )
         if max(values, default=0) > MAX_COUNTS:
-            raise self._protocol_error(f"a count exceeds the full scale {MAX_COUNTS}", command)
+            raise self._protocol_error(command, f"a count exceeds the full scale {MAX_COUNTS}")
         return values
-
-    def _protocol_error(self, message: str, command: str) -> ProtocolError:
-        return ProtocolError(message, port=self.transport.name, command=command)

@@ -26,7 +26,7 @@ import time
 from typing import NamedTuple
 
 from devices.driver import Driver
-from devices.errors import DeviceReportedError, DeviceTimeoutError, ProtocolError
+from devices.errors import DeviceReportedError, DeviceTimeoutError
 from devices.transport import LineProtocol, PortSettings
 
 __all__ = [
@@ -100,7 +100,7 @@ class StageController(Driver):
         """True while a move is in progress."""
         reply = self._query("BUSY?")
         if reply not in ("0", "1"):
-            raise self._unparsable("BUSY?", reply, "expected 0 or 1")
+            raise self._bad_reply("BUSY?", reply, "0 or 1")
         return reply == "1"
 
     def limits(self) -> StageLimits:
@@ -108,20 +108,17 @@ class StageController(Driver):
         reply = self._query("LIM?")
         match = _FOUR.fullmatch(reply.strip())
         if match is None:
-            raise self._unparsable("LIM?", reply, "expected 'xmin xmax ymin ymax'")
+            raise self._bad_reply("LIM?", reply, "'xmin xmax ymin ymax'")
         limits = StageLimits(*(int(value) for value in match.groups()))
         if limits.xmin > limits.xmax or limits.ymin > limits.ymax:
-            raise self._unparsable("LIM?", reply, "minimum above maximum")
+            raise self._bad_reply("LIM?", reply, "each minimum at most its maximum")
         self._limits = limits
         return limits
 
     @property
     def speed(self) -> int:
         """The travel speed in steps per second along the path."""
-        reply = self._query("SPD?")
-        if not re.fullmatch(r"\d+", reply.strip()):
-            raise self._unparsable("SPD?", reply, "expected a whole number of steps/s")
-        return int(reply)
+        return self._parse_int("SPD?", self._query("SPD?"), MIN_SPEED, MAX_SPEED)
 
     @speed.setter
     def speed(self, steps_per_second: int) -> None:
@@ -189,7 +186,7 @@ class StageController(Driver):
     def _do_identify(self) -> str:
         reply = self._query("ID?").strip()
         if not reply:
-            raise self._unparsable("ID?", reply, "empty identity")
+            raise self._bad_reply("ID?", reply, "an identity")
         return reply
 
     # -- replies -------------------------------------------------------------------------
@@ -200,7 +197,7 @@ class StageController(Driver):
         if reply.startswith("ERR"):
             match = _ERROR.fullmatch(reply.strip())
             if match is None:
-                raise self._unparsable(command, reply, "malformed error reply")
+                raise self._bad_reply(command, reply, "'ERR <code> <message>'")
             raise StageReportedError(
                 int(match.group(1)),
                 match.group(2) or "no message",
@@ -213,19 +210,14 @@ class StageController(Driver):
         """Send a command whose only good reply is OK."""
         reply = self._query(command, cancellable=cancellable)
         if reply != "OK":
-            raise self._unparsable(command, reply, "expected OK")
+            raise self._bad_reply(command, reply, "OK")
 
     def _pair(self, command: str) -> tuple[int, int]:
         reply = self._query(command)
         match = _PAIR.fullmatch(reply.strip())
         if match is None:
-            raise self._unparsable(command, reply, "expected 'x y'")
+            raise self._bad_reply(command, reply, "'x y'")
         return int(match.group(1)), int(match.group(2))
-
-    def _unparsable(self, command: str, reply: str, expected: str) -> ProtocolError:
-        return ProtocolError(
-            f"unexpected reply {reply!r} ({expected})", port=self.transport.name, command=command
-        )
 
 
 def _whole(value: object, name: str) -> int:

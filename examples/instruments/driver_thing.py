@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from devices.driver import Driver
+from devices.errors import DeviceError, DeviceTimeoutError, DisconnectedError
 from labthings import Thing, thing_property
 
 __all__ = ["DriverThing"]
@@ -15,7 +16,14 @@ DriverT = TypeVar("DriverT", bound=Driver)
 
 class DriverThing(Thing, Generic[DriverT]):
     """Opens its driver when the server starts, closes it (instrument made safe first) when
-    the server stops, and publishes the instrument's identity."""
+    the server stops, and publishes the instrument's identity.
+
+    A driver failing while a request reads or writes a property answers as a gateway
+    would: 503 (disconnected; it reconnects on the next use), 504 (no reply) or 502 (a
+    bad or error reply); the message names the port and the command.
+    """
+
+    error_statuses = {DisconnectedError: 503, DeviceTimeoutError: 504, DeviceError: 502}
 
     def __init__(self, driver: DriverT) -> None:
         self._driver = driver

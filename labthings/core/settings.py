@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from labthings.core.errors import ConfigurationError
 
@@ -44,6 +46,17 @@ class Settings:
     """Events kept for `Last-Event-ID` resumption."""
     event_queue: int = 256
     """Events queued per watcher; a slower watcher loses the oldest and is told."""
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """These settings with some replaced; ConfigurationError names an unknown one."""
+        known = {spec.name for spec in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s) {', '.join(unknown)}; "
+                f"the settings are: {', '.join(sorted(known))}"
+            )
+        return replace(self, **overrides) if overrides else self
 
     def __post_init__(self) -> None:
         for spec in fields(self):

@@ -7,14 +7,14 @@ nothing is fetched from the internet), so the docs work on an offline lab PC.
 from __future__ import annotations
 
 import html
-from typing import Any
 
 import swagger_ui_bundle
-from flask import Blueprint, Response, send_from_directory
+from flask import Response, send_from_directory
 
 from labthings.http.responses import json_response
+from labthings.http.services import ServiceView
 
-__all__ = ["docs_blueprint"]
+__all__ = ["DocsAsset", "DocsPage", "OpenAPIDocument"]
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -42,22 +42,24 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
-def docs_blueprint(openapi: dict[str, Any]) -> Blueprint:
-    """The `/docs/` routes serving `openapi` (built once) and Swagger UI around it."""
-    blueprint = Blueprint("docs", __name__, url_prefix="/docs")
-    page = _PAGE.format(title=html.escape(str(openapi.get("info", {}).get("title", ""))))
+class DocsPage(ServiceView):
+    """`GET /docs/`: Swagger UI around the server's OpenAPI document."""
 
-    @blueprint.get("/")
-    def swagger_ui() -> Response:
-        return Response(page, mimetype="text/html")
+    def get(self) -> Response:
+        title = html.escape(str(self.services.openapi.get("info", {}).get("title", "")))
+        return Response(_PAGE.format(title=title), mimetype="text/html")
 
-    @blueprint.get("/openapi.json")
-    def openapi_document() -> Response:
-        return json_response(openapi)
 
-    @blueprint.get("/static/<path:filename>")
-    def static_file(filename: str) -> Response:
+class OpenAPIDocument(ServiceView):
+    """`GET /docs/openapi.json`: the OpenAPI document (built once)."""
+
+    def get(self) -> Response:
+        return json_response(self.services.openapi)
+
+
+class DocsAsset(ServiceView):
+    """`GET /docs/static/<file>`: Swagger UI's files from the swagger-ui-bundle package."""
+
+    def get(self, filename: str) -> Response:
         # send_from_directory refuses paths that leave the folder (no traversal).
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
-
-    return blueprint

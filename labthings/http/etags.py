@@ -1,14 +1,25 @@
-"""ETags: a record's names its version, a property's hashes its value; 304 when matched."""
+"""ETags: a record's names its version, a property's hashes its value; 304 when matched.
+
+The `etag` feature: behaviour here, and `document` adds it to an operation's OpenAPI.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from flask import Response, request
 
+from labthings.core.describe.operations import Target
 from labthings.core.tasks.finished import Invocation
 
-__all__ = ["not_modified_if_matching", "record_etag", "version_in_etag", "with_content_etag"]
+__all__ = [
+    "document",
+    "not_modified_if_matching",
+    "record_etag",
+    "version_in_etag",
+    "with_content_etag",
+]
 
 
 def record_etag(task: Invocation, version: int) -> str:
@@ -37,3 +48,21 @@ def not_modified_if_matching(response: Response) -> Response:
         not_modified.set_etag(etag)
         return not_modified
     return response
+
+
+def document(operation: dict[str, Any], target: Target) -> None:
+    """An `ETag` on the 200 response, `If-None-Match`, and the 304 it can bring."""
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "description": "The ETag of the representation you have: 304 if it is still current.",
+            "schema": {"type": "string"},
+        }
+    )
+    ok = operation["responses"]["200"]
+    ok.setdefault("headers", {})["ETag"] = {
+        "description": "Names this representation.",
+        "schema": {"type": "string"},
+    }
+    operation["responses"]["304"] = {"description": "Unchanged from the ETag in If-None-Match."}

@@ -9,16 +9,17 @@ from typing import Any
 from flask import Flask
 
 from labthings.core.describe.openapi import build_openapi
+from labthings.core.describe.td import ThingDescriptionBuilder
 from labthings.core.errors import ConfigurationError
 from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
+from labthings.core.tasks import logs as task_logs
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.things.registry import ThingRegistry
 from labthings.core.things.thing import Thing
-from labthings.http.docs import docs_blueprint
-from labthings.http.problems import register_error_handlers
-from labthings.http.ui import ui_blueprint
-from labthings.http.views import register_views
+from labthings.http.problems import ErrorStatuses, register_error_handlers
+from labthings.http.routes import FEATURE_DOCS, register_routes
+from labthings.http.services import Services
 
 __all__ = ["LabThing"]
 
@@ -47,7 +48,10 @@ class LabThing:
         self.title = title
         self.description = description
         self.version = version
-        self.settings = settings or Settings(**overrides)
+        self.settings = (settings or Settings()).with_overrides(overrides)
+        self.error_statuses = ErrorStatuses()
+        """How exceptions from Things' code map to HTTP statuses (see `register_error`)."""
+        task_logs.install()
         self.hub = EventHub(replay=self.settings.event_replay, queue_size=self.settings.event_queue)
         self.registry = ThingRegistry(title, self.hub)
         self.runner = TaskRunner(self.settings, self.hub)
@@ -56,9 +60,21 @@ class LabThing:
             self.init_app(app)
 
     def add_thing(self, name: str, thing: Thing, *, thing_id: str | None = None) -> Thing:
-        """Serve `thing` at `/<name>/`; returns it. `thing_id` sets the TD's `id`."""
+        """Serve `thing` at `/<name>/`; returns it. `thing_id` sets the TD's `id`.
+
+        The statuses the Thing's class declares in `error_statuses` are registered.
+        """
         self.registry.add(name, thing, thing_id)
+        for kind, status in type(thing).error_statuses.items():
+            self.register_error(kind, status)
         return thing
+
+    def register_error(self, kind: type[Exception], status: int) -> None:
+        """Answer requests that fail with `kind` with `status` and the error's message.
+
+        For errors of the libraries that Things wrap, e.g. a driver's timeout as 504.
+        """
+        self.error_statuses.register(kind, status)
 
     def thing(self, name: str) -> Thing:
         """The Thing served as `name`."""
@@ -71,24 +87,30 @@ class LabThing:
         self.registry.freeze()
         app.config["MAX_CONTENT_LENGTH"] = self.settings.max_body_bytes
         app.extensions["labthings"] = self
-        register_error_handlers(app)
-        register_views(
-            app,
-            registry=self.registry,
-            runner=self.runner,
-            hub=self.hub,
-            settings=self.settings,
-            index=self.index,
-        )
+        if not task_logs.task_logs_complete():
+            _logger.warning(
+                "the root logger's level is above INFO, so task logs will miss INFO lines; "
+                "set logging.getLogger().setLevel(logging.INFO) to keep them"
+            )
+        register_error_handlers(app, self.error_statuses)
         openapi = build_openapi(
             title=self.title,
             description=self.description,
             version=self.version,
             registry=self.registry,
             settings=self.settings,
+            features=FEATURE_DOCS,
         )
-        app.register_blueprint(docs_blueprint(openapi))
-        app.register_blueprint(ui_blueprint())
+        services = Services(
+            registry=self.registry,
+            runner=self.runner,
+            hub=self.hub,
+            settings=self.settings,
+            index=self.index,
+            descriptions={entry.name: ThingDescriptionBuilder(entry) for entry in self.registry},
+            openapi=openapi,
+        )
+        register_routes(app, services)
 
     def create_app(self) -> Flask:
         """A new Flask app serving this LabThing."""

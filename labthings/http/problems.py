@@ -1,4 +1,10 @@
-"""Every error as an RFC 9457 problem: the one place that maps exceptions to HTTP."""
+"""Every error as an RFC 9457 problem: the one place that maps exceptions to HTTP.
+
+labthings' own errors have their statuses here. Code that wraps other libraries (a
+Thing wrapping an instrument driver, say) registers how their exceptions map, with
+`ErrorStatuses.register` or a Thing's `error_statuses`; the most specific registered
+class of an exception decides its status. Anything else is a 500 without detail.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from devices.errors import DeviceError, DeviceTimeoutError, DisconnectedError
 from labthings.core.errors import (
+    ConfigurationError,
     ConflictError,
     LabThingsError,
     MethodNotAllowedError,
@@ -21,18 +27,11 @@ from labthings.core.errors import (
 )
 from labthings.http.responses import json_response
 
-__all__ = ["PROBLEM_MIMETYPE", "problem", "register_error_handlers"]
+__all__ = ["PROBLEM_MIMETYPE", "ErrorStatuses", "problem", "register_error_handlers"]
 
 PROBLEM_MIMETYPE = "application/problem+json"
 _logger = logging.getLogger(__name__)
-
-_STATUS_OF: list[tuple[type[LabThingsError], int]] = [
-    (NotFoundError, 404),
-    (MethodNotAllowedError, 405),
-    (ConflictError, 409),
-    (ValidationError, 422),
-    (ShuttingDownError, 503),
-]
+_RETRY_AFTER = {"Retry-After": "1"}
 
 
 def problem(
@@ -53,40 +52,55 @@ def problem(
     return json_response(body, status, headers=headers, mimetype=PROBLEM_MIMETYPE)
 
 
-_DEVICE_STATUS: list[tuple[type[DeviceError], int]] = [
-    (DisconnectedError, 503),
-    (DeviceTimeoutError, 504),
-    (DeviceError, 502),
-]
+class ErrorStatuses:
+    """Exception classes and the HTTP status each maps to; labthings' own are built in."""
+
+    def __init__(self) -> None:
+        self._statuses: dict[type[BaseException], int] = {
+            NotFoundError: 404,
+            MethodNotAllowedError: 405,
+            ConflictError: 409,
+            ValidationError: 422,
+            ShuttingDownError: 503,
+        }
+
+    def register(self, kind: type[BaseException], status: int) -> None:
+        """Answer `kind` (and its subclasses, unless they have their own) with `status`.
+
+        Its message becomes the problem's `detail`, so it must be fit for clients.
+        """
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            raise ConfigurationError(f"{kind!r} is not an exception class")
+        if not (isinstance(status, int) and 400 <= status <= 599):
+            raise ConfigurationError(f"{kind.__name__}: {status!r} is not an HTTP error status")
+        self._statuses[kind] = status
+
+    def status_of(self, error: BaseException) -> int | None:
+        """The status of the most specific registered class of `error`, or None."""
+        for kind in type(error).__mro__:
+            if kind in self._statuses:
+                return self._statuses[kind]
+        return None
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app: Flask, statuses: ErrorStatuses) -> None:
     """Make every error of `app` a problem+json response."""
-    app.register_error_handler(LabThingsError, _labthings_error)
-    app.register_error_handler(DeviceError, _device_error)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
 
+    def handle(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            return _http_error(error)
+        status = statuses.status_of(error)
+        if status is None:
+            return _unexpected_error(error)
+        if isinstance(error, ValidationError):
+            return problem(status, str(error), errors=error.errors)
+        if isinstance(error, MethodNotAllowedError):
+            return problem(status, str(error), headers={"Allow": ", ".join(error.allowed)})
+        if not isinstance(error, LabThingsError):
+            _logger.warning("error in request: %s: %s", type(error).__name__, error)
+        return problem(status, str(error), headers=_RETRY_AFTER if status == 503 else None)
 
-def _labthings_error(error: LabThingsError) -> Response:
-    status = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), None)
-    if status is None:
-        return _unexpected_error(error)
-    if isinstance(error, ValidationError):
-        return problem(status, str(error), errors=error.errors)
-    if isinstance(error, MethodNotAllowedError):
-        return problem(status, str(error), headers={"Allow": ", ".join(error.allowed)})
-    return problem(status, str(error))
-
-
-def _device_error(error: DeviceError) -> Response:
-    """An instrument failed while serving a request (a property read, say): the gateway
-    codes say so (503 disconnected, 504 no reply, 502 a bad or error reply), and the
-    message names the port and command, which is what a lab user needs to act."""
-    status = next(code for kind, code in _DEVICE_STATUS if isinstance(error, kind))
-    _logger.warning("instrument error in request: %s", error)
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return problem(status, str(error), headers=headers)
+    app.register_error_handler(Exception, handle)
 
 
 def _http_error(error: HTTPException) -> Response:

@@ -15,9 +15,10 @@ from typing import Any
 
 from flask import Request, Response
 
+from labthings.core.describe.operations import Target
 from labthings.core.live.hub import Event, EventHub, Missed, Subscription
 
-__all__ = ["Transform", "last_event_id", "sse_response"]
+__all__ = ["Transform", "document", "last_event_id", "sse_response"]
 
 Transform = Callable[[Event], tuple[str, Any]]
 """An event's SSE message name and data."""
@@ -88,3 +89,41 @@ def sse_response(
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+_MESSAGE_SCHEMA = {
+    "type": "object",
+    "description": "One Server-Sent Events message; `data` is JSON text.",
+    "properties": {
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "data": {"type": "string"},
+    },
+}
+
+
+def document(operation: dict[str, Any], target: Target) -> None:
+    """The `event-stream` feature: a `text/event-stream` 200, `Last-Event-ID`, and what
+    every stream sends besides its own events.
+
+    OpenAPI cannot describe the messages inside a stream, so the description says them.
+    """
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "description": "Resume after this event id (sent by EventSource on reconnection).",
+            "schema": {"type": "string"},
+        }
+    )
+    operation["description"] = (
+        operation.get("description", "")
+        + ' A `missed` event ({"count": n}) says updates were dropped because the client'
+        " fell behind; `: keep-alive` comments arrive while nothing happens."
+    ).strip()
+    responses = operation.setdefault("responses", {})
+    responses["200"] = {
+        "description": "An event stream.",
+        "content": {"text/event-stream": {"schema": _MESSAGE_SCHEMA}},
+    }
+    responses.setdefault("404", {"description": "Unknown thing, affordance or invocation."})

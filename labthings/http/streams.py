@@ -1,58 +1,33 @@
-"""Event-stream routes (Server-Sent Events): tasks, properties and Thing events."""
+"""Event-stream views (Server-Sent Events): tasks, properties and Thing events."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request
-from flask.views import MethodView
+from flask import Response, request
 
-from labthings.core.live.hub import Event, EventHub
-from labthings.core.settings import Settings
-from labthings.core.tasks.runner import TaskRunner
-from labthings.core.tasks.thread import FINISHED
-from labthings.core.things.registry import ThingRegistry
-from labthings.http.records import public_record, server_root
+from labthings.core.live.hub import Event
+from labthings.core.tasks.record import FINISHED, with_links
+from labthings.core.things.events import EventAffordance
+from labthings.core.things.properties import PropertyAffordance
+from labthings.http.requests import server_root
+from labthings.http.services import ServiceView
 from labthings.http.sse import Transform, last_event_id, sse_response
 
-__all__ = ["register_stream_views"]
+__all__ = [
+    "AllTasksStream",
+    "EverythingStream",
+    "PropertyStream",
+    "TaskStream",
+    "ThingEventStream",
+    "ThingEventsStream",
+]
 
 _FINISHED = {status.value for status in FINISHED}
 
 
-def register_stream_views(
-    app: Flask,
-    *,
-    registry: ThingRegistry,
-    hub: EventHub,
-    runner: TaskRunner,
-    settings: Settings,
-) -> None:
-    """Add the `.../events` routes to `app`."""
-    common = {"registry": registry, "hub": hub, "runner": runner, "settings": settings}
-    routes = {
-        "/events": EverythingStream,
-        "/actions/events": AllTasksStream,
-        "/actions/<task_id>/events": TaskStream,
-        "/<thing>/properties/<name>/events": PropertyStream,
-        "/<thing>/events/<name>": ThingEventStream,
-        "/<thing>/events": ThingEventStream,
-    }
-    for rule, view in routes.items():
-        endpoint = "stream:" + rule
-        app.add_url_rule(rule, view_func=view.as_view(endpoint, **common))
-
-
-class _Stream(MethodView):
-    def __init__(
-        self, registry: ThingRegistry, hub: EventHub, runner: TaskRunner, settings: Settings
-    ) -> None:
-        self.registry = registry
-        self.hub = hub
-        self.runner = runner
-        self.settings = settings
-
+class _Stream(ServiceView):
     def _respond(
         self,
         accept: Callable[[Event], bool],
@@ -69,10 +44,10 @@ class _Stream(MethodView):
         `first()`: the current state would otherwise arrive before older changes. With
         `resumable=False` every connection starts from `first()`.
         """
-        resume_after, elsewhere = last_event_id(request, self.hub)
+        resume_after, elsewhere = last_event_id(request, self.services.hub)
         if not resumable:
             resume_after, elsewhere = None, False
-        subscription = self.hub.subscribe(accept, resume_after)
+        subscription = self.services.hub.subscribe(accept, resume_after)
         try:
             initial = first() if resume_after is None else []
             ends = bool(initial) and ends_after_first(initial)
@@ -80,9 +55,9 @@ class _Stream(MethodView):
             subscription.close()
             raise
         return sse_response(
-            self.hub,
+            self.services.hub,
             subscription,
-            heartbeat=self.settings.sse_heartbeat,
+            heartbeat=self.services.settings.sse_heartbeat,
             resumed_elsewhere=elsewhere,
             first=initial,
             only_first=ends,
@@ -91,11 +66,11 @@ class _Stream(MethodView):
         )
 
     def _records_with_links(self) -> Transform:
-        root = server_root()
+        root = server_root(request)
 
         def transform(event: Event) -> tuple[str, Any]:
             if event.kind == "record":
-                return event.kind, public_record(dict(event.data), root)
+                return event.kind, with_links(event.data, root)
             return event.kind, event.data
 
         return transform
@@ -105,13 +80,13 @@ class TaskStream(_Stream):
     """`GET /actions/<id>/events`: the record now, each update and log line, the final
     record; then the stream ends. Reconnecting starts again from the record."""
 
-    def get(self, task_id: str) -> Response:
-        task = self.runner.get(task_id)
+    def get(self, id: str) -> Response:
+        task = self.services.runner.get(id)
         topic = f"task/{task.id}"
-        root = server_root()
+        root = server_root(request)
         return self._respond(
             lambda event: event.topic == topic,
-            first=lambda: [("record", public_record(task.snapshot(), root))],
+            first=lambda: [("record", with_links(task.snapshot(), root))],
             transform=self._records_with_links(),
             until=lambda event: event.kind == "record",
             ends_after_first=lambda messages: messages[0][1]["status"] in _FINISHED,
@@ -144,28 +119,30 @@ class PropertyStream(_Stream):
     (event name: the property's name, data: the value)."""
 
     def get(self, thing: str, name: str) -> Response:
-        entry = self.registry.get(thing)
-        entry.property(name)
+        entry = self.services.registry.get(thing)
+        affordance = entry.affordance(name, PropertyAffordance)
         topic = f"property/{entry.name}/{name}"
         return self._respond(
-            lambda event: event.topic == topic, first=lambda: [(name, entry.read_property(name))]
+            lambda event: event.topic == topic,
+            first=lambda: [(name, entry.read_property(affordance))],
         )
 
 
+class ThingEventsStream(_Stream):
+    """`GET /<thing>/events`: every event of the Thing (message name: the event's name)."""
+
+    def get(self, thing: str) -> Response:
+        prefix = f"event/{self.services.registry.get(thing).name}/"
+        return self._respond(lambda event: event.topic.startswith(prefix))
+
+
 class ThingEventStream(_Stream):
-    """`GET /<thing>/events[/<name>]`: the Thing's events (event name: the event's name)."""
+    """`GET /<thing>/events/<name>`: one event of the Thing."""
 
-    def get(self, thing: str, name: str | None = None) -> Response:
-        entry = self.registry.get(thing)
-        prefix = f"event/{entry.name}/"
-        if name is not None:
-            entry.event(name)
-            prefix += name
-
-        def accept(event: Event) -> bool:
-            return event.topic == prefix if name is not None else event.topic.startswith(prefix)
-
-        return self._respond(accept)
+    def get(self, thing: str, name: str) -> Response:
+        entry = self.services.registry.get(thing)
+        topic = f"event/{entry.name}/{entry.affordance(name, EventAffordance).name}"
+        return self._respond(lambda event: event.topic == topic)
 
 
 class EverythingStream(_Stream):
@@ -180,7 +157,7 @@ class EverythingStream(_Stream):
     def get(self) -> Response:
         thing = request.args.get("thing")
         if thing is not None:
-            self.registry.get(thing)  # 404 for an unknown thing
+            self.services.registry.get(thing)  # 404 for an unknown thing
         tasks = self._records_with_links()
 
         def accept(event: Event) -> bool:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Request, Response, send_from_directory
+from flask import Request, Response, send_from_directory
 
-__all__ = ["UI_FOLDER", "prefers_html", "ui_blueprint"]
+from labthings.http.services import ServiceView
+
+__all__ = ["UI_FOLDER", "UiAsset", "UiPage", "prefers_html"]
 
 UI_FOLDER = Path(__file__).parent / "ui"
 
@@ -21,17 +23,16 @@ def prefers_html(request: Request) -> bool:
     return accept["text/html"] > accept["application/json"]
 
 
-def ui_blueprint() -> Blueprint:
-    """The routes serving the page and its assets."""
-    blueprint = Blueprint("ui", __name__, url_prefix="/ui")
+class UiPage(ServiceView):
+    """`GET /ui/`: the page."""
 
-    @blueprint.get("/")
-    def page() -> Response:
+    def get(self) -> Response:
         return send_from_directory(UI_FOLDER, "index.html", max_age=0)
 
-    @blueprint.get("/<path:filename>")
-    def asset(filename: str) -> Response:
+
+class UiAsset(ServiceView):
+    """`GET /ui/<file>`: its scripts and styles."""
+
+    def get(self, filename: str) -> Response:
         # send_from_directory refuses paths that leave the folder (no traversal).
         return send_from_directory(UI_FOLDER, filename, max_age=0)
-
-    return blueprint

@@ -125,13 +125,19 @@ def test_unknown_arguments_are_rejected_by_name() -> None:
         ("x=1", "a string"),
         (3, "a number"),
         (True, "a boolean"),
-        (None, "null"),
     ],
 )
 def test_a_body_that_is_not_an_object_is_rejected(body: Any, kind: str) -> None:
     with pytest.raises(ValidationError, match="JSON object") as caught:
         MOVE.validate_input(body)
     assert caught.value.errors == {"_schema": [f"expected a JSON object, got {kind}"]}
+
+
+def test_a_null_body_means_no_arguments_as_an_empty_object_does() -> None:
+    # W3C WoT clients send `null` as the body of an action without input.
+    assert Stage.actions()["status"].validate_input(None) == {}
+    assert errors_of(MOVE, None) == errors_of(MOVE, {})
+    assert "x" in errors_of(MOVE, None)
 
 
 def test_every_bad_argument_is_named_with_its_own_message() -> None:
@@ -238,7 +244,7 @@ def test_non_json_outputs_are_refused_with_a_clear_error(value: Any) -> None:
 
 def test_bare_decorator_uses_the_defaults() -> None:
     assert isinstance(MOVE, ActionAffordance)
-    assert (MOVE.name, MOVE.title, MOVE.wait, MOVE.lock) == ("move", "move", 1.0, True)
+    assert (MOVE.name, MOVE.display_title, MOVE.wait, MOVE.lock) == ("move", "move", 1.0, True)
     assert (MOVE.safe, MOVE.idempotent) == (False, False)
     assert MOVE.description == "Move to (x, y)."
 

@@ -1,4 +1,8 @@
-"""Per-task logs: INFO and above from any logger land in the task, the app's config holds."""
+"""Per-task logs: INFO and above from any logger land in the task, the app's config holds.
+
+The fixtures set logging up as `labthings serve` does: the root logger at INFO (so INFO
+records are made), and the console handler at the level the user asked for (WARNING).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from core_helpers import WAIT, finish, serve, start_task
+from core_helpers import WAIT, finish, invoke, serve, start_task
 
 from labthings import Thing, action, cancellable_sleep
 from labthings.core.settings import Settings
@@ -33,12 +37,12 @@ class ListHandler(logging.Handler):
 
 @pytest.fixture
 def root_handler() -> Iterator[ListHandler]:
-    """A NOTSET handler on the root logger, with the root at WARNING (Python's default)."""
+    """The console: a WARNING handler on the root logger, with the root at INFO."""
     task_logs.install()
     root = logging.getLogger()
     level = root.level
-    handler = ListHandler()
-    root.setLevel(logging.WARNING)
+    handler = ListHandler(logging.WARNING)
+    root.setLevel(logging.INFO)
     root.addHandler(handler)
     yield handler
     root.removeHandler(handler)
@@ -77,7 +81,7 @@ def test_info_from_any_logger_lands_in_the_task_log(
     library = new_logger("somelib")
     library.addHandler(logging.NullHandler())  # what a library does
     quiet = new_logger("quietlib")
-    quiet.setLevel(logging.WARNING)  # a library that sets its own level
+    quiet.setLevel(logging.WARNING)  # a library that sets its own level: obeyed
 
     def work() -> None:
         module_logger.info("moving to %d", 5)
@@ -90,11 +94,10 @@ def test_info_from_any_logger_lands_in_the_task_log(
     assert task_messages(record) == [
         "moving to 5",
         "library says hi",
-        "quiet library says hi",
         "made inside the task",
         "through the root logger",
     ]
-    assert root_handler.records == []  # the root is at WARNING: nothing leaks out
+    assert root_handler.records == []  # the console is at WARNING: nothing leaks out
 
 
 def test_the_applications_logging_config_is_respected(
@@ -115,7 +118,7 @@ def test_the_applications_logging_config_is_respected(
     record = finish(start_task(work))
     assert task_messages(record) == ["chatty info", "plain info", "plain warning"]
     assert own.messages() == ["debug detail", "chatty info"]
-    assert root_handler.messages() == ["debug detail", "chatty info", "plain warning"]
+    assert root_handler.messages() == ["plain warning"]
 
 
 def test_warnings_and_errors_still_reach_the_usual_handlers(
@@ -145,10 +148,22 @@ def test_records_outside_tasks_are_unaffected(
     root_handler: ListHandler, new_logger: Callable[[str], logging.Logger]
 ) -> None:
     logger = new_logger("instrument")
-    assert not logger.isEnabledFor(logging.INFO)
     logger.info("not shown")
     logger.warning("shown")
     assert root_handler.messages() == ["shown"]
+
+
+def test_a_program_without_logging_config_still_prints_warnings(
+    new_logger: Callable[[str], logging.Logger], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With the task-log handler as the only one on its way, a warning outside any task
+    # goes to Python's last-resort handler (stderr), as if the handler were not there.
+    logger = new_logger("unconfigured")
+    logger.propagate = False
+    logger.addHandler(task_logs.TaskLogHandler())
+    logger.warning("still printed")
+    logger.info("below the last resort's level")
+    assert capsys.readouterr().err == "still printed\n"
 
 
 def test_each_task_gets_only_its_own_records(
@@ -243,7 +258,7 @@ def test_the_runner_bounds_task_logs_by_its_setting(
     root_handler: ListHandler, make_runner: Callable[..., TaskRunner]
 ) -> None:
     runner = make_runner(task_log_max=3)
-    record = finish(runner.invoke(serve(Noisy()), "chatter", {"lines": 7}))
+    record = finish(invoke(runner, serve(Noisy()), "chatter", {"lines": 7}))
     assert task_messages(record) == ["line 4", "line 5", "line 6"]
 
 
@@ -261,11 +276,11 @@ def all_handlers() -> dict[str, list[logging.Handler]]:
     return found
 
 
-def test_install_is_idempotent_and_adds_no_handlers(
+def test_install_adds_one_handler_once_and_patches_nothing(
     root_handler: ListHandler, new_logger: Callable[[str], logging.Logger]
 ) -> None:
     handlers_before = all_handlers()
-    hooks_before = (logging.Logger.isEnabledFor, logging.Logger.handle)
+    methods_before = dict(vars(logging.Logger))
 
     for _ in range(20):
         task_logs.install()
@@ -276,12 +291,19 @@ def test_install_is_idempotent_and_adds_no_handlers(
     for thread in installers:
         thread.join(WAIT)
 
-    assert all_handlers() == handlers_before
-    assert (logging.Logger.isEnabledFor, logging.Logger.handle) == hooks_before
+    assert all_handlers() == handlers_before  # the fixture installed it already
+    task_handlers = [
+        h for h in logging.getLogger().handlers if isinstance(h, task_logs.TaskLogHandler)
+    ]
+    assert len(task_handlers) == 1
+    assert dict(vars(logging.Logger)) == methods_before
+    assert all(
+        method.__module__ == "logging" for method in methods_before.values() if callable(method)
+    )
 
     logger = new_logger("instrument")
     entry = serve(Noisy())
-    record = finish(runners[-1].invoke(entry, "chatter", {"lines": 1}))
+    record = finish(invoke(runners[-1], entry, "chatter", {"lines": 1}))
     task = start_task(lambda: logger.warning("once"))
     assert task_messages(record) == ["line 0"]
     assert task_messages(finish(task)) == ["once"]

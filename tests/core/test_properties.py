@@ -117,11 +117,20 @@ def test_a_none_default_makes_the_property_nullable() -> None:
     assert prop.validate(None) is None
 
 
-def test_a_stored_property_needs_a_default() -> None:
-    with pytest.raises(ConfigurationError, match="default"):
-        thing_property(int)
-    with pytest.raises(ConfigurationError, match="default"):
-        thing_property(fields.Integer())
+@pytest.mark.parametrize("declaration", [int, fields.Integer()])
+def test_a_stored_property_needs_a_default(declaration: object) -> None:
+    # Refused when the class is made, so the message names the Thing and the property.
+    with pytest.raises(ConfigurationError, match=r"^Lamp: property 'level': .*default=0"):
+
+        class Lamp(Thing):
+            level = thing_property(declaration)
+
+
+def test_a_stored_property_of_a_type_json_cannot_hold_names_the_thing() -> None:
+    with pytest.raises(ConfigurationError, match=r"^Camera: property 'frame': .*bytes"):
+
+        class Camera(Thing):
+            frame = thing_property(bytes, default=b"")
 
 
 def test_options_are_recorded() -> None:

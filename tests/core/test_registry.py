@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from core_helpers import read, write
 
 from labthings import (
     ConfigurationError,
@@ -13,6 +14,8 @@ from labthings import (
     thing_property,
 )
 from labthings.core.errors import MethodNotAllowedError
+from labthings.core.things.actions import ActionAffordance
+from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.registry import RESERVED_NAMES, ThingRegistry
 
 
@@ -95,25 +98,25 @@ def test_unknown_names_are_not_found() -> None:
     with pytest.raises(NotFoundError, match="'bulb'"):
         registry.get("bulb")
     with pytest.raises(NotFoundError, match="no action 'dim'"):
-        entry.action("dim")
+        entry.affordance("dim", ActionAffordance)
     with pytest.raises(NotFoundError, match="no property 'dim'"):
-        entry.property("dim")
+        entry.affordance("dim", PropertyAffordance)
     with pytest.raises(NotFoundError):
-        entry.action("brightness")  # a property is not an action
+        entry.affordance("brightness", ActionAffordance)  # a property is not an action
 
 
 def test_read_property_gives_json() -> None:
     entry = ThingRegistry("Lab").add("lamp", Lamp())
-    assert entry.read_property("brightness") == 0.5
-    assert entry.read_property("hours") == 12
+    assert read(entry, "brightness") == 0.5
+    assert read(entry, "hours") == 12
 
 
 def test_write_property_validates_writes_and_reads_back() -> None:
     lamp = Lamp()
     entry = ThingRegistry("Lab").add("lamp", lamp)
-    assert entry.write_property("brightness", 1, lock_timeout=1) == 1.0
+    assert write(entry, "brightness", 1, lock_timeout=1) == 1.0
     assert lamp.brightness == 1.0
-    assert entry.write_property("channel", 3, lock_timeout=1) == 3
+    assert write(entry, "channel", 3, lock_timeout=1) == 3
     assert lamp.writes == [3]
     assert entry.lock.holder is None
 
@@ -122,10 +125,10 @@ def test_a_bad_value_is_refused_and_nothing_is_written() -> None:
     lamp = Lamp()
     entry = ThingRegistry("Lab").add("lamp", lamp)
     with pytest.raises(ValidationError) as caught:
-        entry.write_property("brightness", "bright", lock_timeout=1)
+        write(entry, "brightness", "bright", lock_timeout=1)
     assert list(caught.value.errors) == ["brightness"]
     with pytest.raises(ValidationError):
-        entry.write_property("channel", 2.5, lock_timeout=1)
+        write(entry, "channel", 2.5, lock_timeout=1)
     assert lamp.brightness == 0.5 and lamp.writes == []
     assert entry.lock.holder is None
 
@@ -134,5 +137,5 @@ def test_a_bad_value_is_refused_and_nothing_is_written() -> None:
 def test_read_only_properties_cannot_be_written(name: str) -> None:
     entry = ThingRegistry("Lab").add("lamp", Lamp())
     with pytest.raises(MethodNotAllowedError, match="read-only") as caught:
-        entry.write_property(name, 1, lock_timeout=1)
+        write(entry, name, 1, lock_timeout=1)
     assert caught.value.allowed == ["GET"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_helpers import WAIT, Gates, finish, serve, wait_until
+from core_helpers import WAIT, Gates, finish, invoke, read, serve, wait_until, write
 
 from labthings import (
     ConfigurationError,
@@ -119,7 +119,7 @@ def walk(runner: TaskRunner, limit: int, **filters: Any) -> list[str]:
 
 
 def test_invoke_starts_a_task_with_validated_input(runner: TaskRunner, entry: ThingEntry) -> None:
-    task = runner.invoke(entry, "quick", {"n": 7})
+    task = invoke(runner, entry, "quick", {"n": 7})
     record = finish(task)
     assert record["status"] == "completed" and record["output"] == 7
     assert record["input"] == {"n": 7, "pause": 0.0}  # defaults applied
@@ -131,7 +131,7 @@ def test_invoke_starts_a_task_with_validated_input(runner: TaskRunner, entry: Th
 
 
 def test_an_empty_body_is_no_arguments(runner: TaskRunner, entry: ThingEntry) -> None:
-    assert finish(runner.invoke(entry, "quick", {}))["output"] == 0
+    assert finish(invoke(runner, entry, "quick", {}))["output"] == 0
 
 
 @pytest.mark.parametrize(
@@ -142,14 +142,13 @@ def test_an_empty_body_is_no_arguments(runner: TaskRunner, entry: ThingEntry) ->
         ({"n": 1, "extra": 2}, {"extra"}),
         ([1], {"_schema"}),
         ("n=1", {"_schema"}),
-        (None, {"_schema"}),
     ],
 )
 def test_invalid_input_raises_and_creates_no_task(
     runner: TaskRunner, entry: ThingEntry, body: Any, bad: set[str]
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        runner.invoke(entry, "quick", body)
+        invoke(runner, entry, "quick", body)
     assert set(caught.value.errors) == bad
     assert runner.page(limit=100).records == []
 
@@ -158,7 +157,7 @@ def test_a_missing_required_argument_creates_no_task(
     runner: TaskRunner, entry: ThingEntry, instrument: Instrument
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        runner.invoke(entry, "record", {})
+        invoke(runner, entry, "record", {})
     assert caught.value.errors == {"label": ["Missing data for required field."]}
     assert runner.page(limit=100).records == []
     assert instrument.ran == []
@@ -168,7 +167,7 @@ def test_unknown_actions_and_invocations_are_not_found(
     runner: TaskRunner, entry: ThingEntry
 ) -> None:
     with pytest.raises(NotFoundError, match="no action 'jump'"):
-        runner.invoke(entry, "jump", {})
+        invoke(runner, entry, "jump", {})
     with pytest.raises(NotFoundError, match="no invocation"):
         runner.get("no-such-id")
     with pytest.raises(NotFoundError):
@@ -177,9 +176,9 @@ def test_unknown_actions_and_invocations_are_not_found(
 
 
 def test_errors_and_bad_outputs_end_as_error_records(runner: TaskRunner, entry: ThingEntry) -> None:
-    failed = finish(runner.invoke(entry, "fail", {}))
+    failed = finish(invoke(runner, entry, "fail", {}))
     assert failed["status"] == "error" and "motor stalled" in failed["error"]["detail"]
-    bad = finish(runner.invoke(entry, "bad_output", {}))
+    bad = finish(invoke(runner, entry, "bad_output", {}))
     assert bad["status"] == "error" and "NaN" in bad["error"]["detail"]
 
 
@@ -187,7 +186,7 @@ def test_errors_and_bad_outputs_end_as_error_records(runner: TaskRunner, entry: 
 
 
 def test_page_lists_newest_first(runner: TaskRunner, entry: ThingEntry) -> None:
-    tasks = [runner.invoke(entry, "quick", {"n": n}) for n in range(5)]
+    tasks = [invoke(runner, entry, "quick", {"n": n}) for n in range(5)]
     for task in tasks:
         finish(task)
     page = runner.page(limit=100)
@@ -199,10 +198,10 @@ def test_page_filters_by_thing_action_and_status(
     runner: TaskRunner, entry: ThingEntry, gates: Gates
 ) -> None:
     other = serve(Instrument(gates), "camera")
-    done = finish(runner.invoke(entry, "quick", {}))
-    failed = finish(runner.invoke(entry, "fail", {}))
-    elsewhere = finish(runner.invoke(other, "quick", {}))
-    running = runner.invoke(entry, "wait_for", {"gate": "g"})
+    done = finish(invoke(runner, entry, "quick", {}))
+    failed = finish(invoke(runner, entry, "fail", {}))
+    elsewhere = finish(invoke(runner, other, "quick", {}))
+    running = invoke(runner, entry, "wait_for", {"gate": "g"})
     started(gates, "g")
 
     def ids(**filters: Any) -> list[str]:
@@ -222,7 +221,7 @@ def test_page_filters_by_thing_action_and_status(
 def test_paging_walks_every_record_exactly_once(
     runner: TaskRunner, entry: ThingEntry, count: int, limit: int
 ) -> None:
-    tasks = [runner.invoke(entry, "quick", {"n": n}) for n in range(count)]
+    tasks = [invoke(runner, entry, "quick", {"n": n}) for n in range(count)]
     for task in tasks:
         finish(task)
     assert walk(runner, limit) == [task.id for task in reversed(tasks)]
@@ -234,7 +233,7 @@ def test_paging_walks_every_record_exactly_once(
 def test_paging_with_a_filter_walks_only_matching_records(
     runner: TaskRunner, entry: ThingEntry
 ) -> None:
-    tasks = [runner.invoke(entry, "quick" if n % 3 else "fail", {}) for n in range(20)]
+    tasks = [invoke(runner, entry, "quick" if n % 3 else "fail", {}) for n in range(20)]
     for task in tasks:
         finish(task)
     failing = [task.id for task in reversed(tasks) if task.action == "fail"]
@@ -258,11 +257,11 @@ def test_an_invocation_stored_late_is_neither_skipped_nor_repeated(
     monkeypatch.setattr(runner_module, "TaskThread", SlowToStore)
     results: dict[str, TaskThread] = {}
     thread = threading.Thread(
-        target=lambda: results.setdefault("first", runner.invoke(entry, "quick", {"n": 1}))
+        target=lambda: results.setdefault("first", invoke(runner, entry, "quick", {"n": 1}))
     )
     thread.start()
     assert constructed.wait(WAIT)
-    second = runner.invoke(entry, "quick", {"n": 2})
+    second = invoke(runner, entry, "quick", {"n": 2})
     proceed.set()
     thread.join(WAIT)
     first = results["first"]
@@ -274,7 +273,7 @@ def test_an_invocation_stored_late_is_neither_skipped_nor_repeated(
 
 
 def test_records_are_consistent_snapshots(runner: TaskRunner, entry: ThingEntry) -> None:
-    task = runner.invoke(entry, "quick", {"n": 1})
+    task = invoke(runner, entry, "quick", {"n": 1})
     finish(task)
     record = runner.page(limit=1).records[0]
     assert record == task.snapshot()
@@ -288,7 +287,7 @@ def test_records_are_consistent_snapshots(runner: TaskRunner, entry: ThingEntry)
 def test_cancel_stops_a_cooperative_task(
     runner: TaskRunner, entry: ThingEntry, gates: Gates
 ) -> None:
-    task = runner.invoke(entry, "wait_for", {"gate": "g"})
+    task = invoke(runner, entry, "wait_for", {"gate": "g"})
     started(gates, "g")
     began = time.monotonic()
     cancelled, ended = runner.cancel(task.id, wait=WAIT)
@@ -300,7 +299,7 @@ def test_cancel_stops_a_cooperative_task(
 def test_cancel_of_a_task_that_ignores_it_reports_it_still_running(
     runner: TaskRunner, entry: ThingEntry, gates: Gates
 ) -> None:
-    task = runner.invoke(entry, "hold", {"gate": "g"})
+    task = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
     cancelled, ended = runner.cancel(task.id, wait=0.05)
     assert cancelled is task and not ended
@@ -313,7 +312,7 @@ def test_cancel_of_a_task_that_ignores_it_reports_it_still_running(
 def test_cancel_of_a_finished_task_is_refused_and_changes_nothing(
     runner: TaskRunner, entry: ThingEntry
 ) -> None:
-    task = runner.invoke(entry, "quick", {"n": 0})
+    task = invoke(runner, entry, "quick", {"n": 0})
     before = finish(task)
     with pytest.raises(TaskFinishedError, match="already finished"):
         runner.cancel(task.id, wait=1)
@@ -328,11 +327,11 @@ def test_finished_tasks_are_evicted_by_count_but_running_ones_never(
     make_runner: Callable[..., TaskRunner], entry: ThingEntry, gates: Gates
 ) -> None:
     runner = make_runner(history_max_count=3)
-    long = [runner.invoke(entry, "quick", {"n": n, "pause": 30}) for n in range(2)]
-    blocked = runner.invoke(entry, "wait_for", {"gate": "g"})
+    long = [invoke(runner, entry, "quick", {"n": n, "pause": 30}) for n in range(2)]
+    blocked = invoke(runner, entry, "wait_for", {"gate": "g"})
     started(gates, "g")
-    waiting = runner.invoke(entry, "record", {"label": "waits for the lock"})
-    quick = [finish(runner.invoke(entry, "quick", {"n": n})) for n in range(10)]
+    waiting = invoke(runner, entry, "record", {"label": "waits for the lock"})
+    quick = [finish(invoke(runner, entry, "quick", {"n": n})) for n in range(10)]
 
     listed = [record["id"] for record in runner.page(limit=100).records]
     kept = [record["id"] for record in reversed(quick[-3:])]
@@ -350,8 +349,8 @@ def test_finished_tasks_are_evicted_by_age_but_running_ones_never(
     make_runner: Callable[..., TaskRunner], entry: ThingEntry
 ) -> None:
     runner = make_runner(history_max_age=0.2)
-    long = runner.invoke(entry, "quick", {"pause": 30})
-    done = [finish(runner.invoke(entry, "quick", {"n": n}))["id"] for n in range(3)]
+    long = invoke(runner, entry, "quick", {"pause": 30})
+    done = [finish(invoke(runner, entry, "quick", {"n": n}))["id"] for n in range(3)]
     assert [r["id"] for r in runner.page(limit=100).records] == [*reversed(done), long.id]
     time.sleep(0.25)
     assert [r["id"] for r in runner.page(limit=100).records] == [long.id]
@@ -364,8 +363,8 @@ def test_a_zero_history_keeps_only_unfinished_tasks(
     make_runner: Callable[..., TaskRunner], entry: ThingEntry
 ) -> None:
     runner = make_runner(history_max_count=0)
-    long = runner.invoke(entry, "quick", {"pause": 30})
-    finish(runner.invoke(entry, "quick", {}))
+    long = invoke(runner, entry, "quick", {"pause": 30})
+    finish(invoke(runner, entry, "quick", {}))
     assert [r["id"] for r in runner.page(limit=10).records] == [long.id]
 
 
@@ -373,9 +372,9 @@ def test_many_quick_tasks_never_evict_long_running_ones(
     make_runner: Callable[..., TaskRunner], entry: ThingEntry
 ) -> None:
     runner = make_runner(history_max_count=5, history_max_age=3600)
-    long = [runner.invoke(entry, "quick", {"n": n, "pause": 30}) for n in range(3)]
+    long = [invoke(runner, entry, "quick", {"n": n, "pause": 30}) for n in range(3)]
     for n in range(60):
-        runner.invoke(entry, "quick", {"n": n})
+        invoke(runner, entry, "quick", {"n": n})
     wait_until(lambda: len(runner.page(limit=100).records) <= 8)
     listed = {record["id"] for record in runner.page(limit=100).records}
     assert {task.id for task in long} <= listed
@@ -389,10 +388,10 @@ def test_many_quick_tasks_never_evict_long_running_ones(
 def test_actions_take_the_lock_in_the_order_they_were_invoked(
     runner: TaskRunner, entry: ThingEntry, instrument: Instrument, gates: Gates
 ) -> None:
-    blocker = runner.invoke(entry, "hold", {"gate": "g"})
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
     labels = [f"task {n:02d}" for n in range(20)]
-    tasks = [runner.invoke(entry, "record", {"label": label}) for label in labels]
+    tasks = [invoke(runner, entry, "record", {"label": label}) for label in labels]
     assert all(task.status is TaskStatus.PENDING for task in tasks)
     gates["g"].set()
     for task in tasks:
@@ -425,11 +424,11 @@ def test_arrival_order_holds_even_if_a_task_thread_is_scheduled_late(
 ) -> None:
     lock = SlowToQueue()
     entry = ThingEntry(name="stage", thing=instrument, thing_id="urn:x", lock=lock)
-    blocker = runner.invoke(entry, "hold", {"gate": "g"})
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
     lock.delay_next = True
-    first = runner.invoke(entry, "record", {"label": "first"})
-    second = runner.invoke(entry, "record", {"label": "second"})
+    first = invoke(runner, entry, "record", {"label": "first"})
+    second = invoke(runner, entry, "record", {"label": "second"})
     gates["g"].set()
     finish(blocker)
     finish(first)
@@ -440,10 +439,10 @@ def test_arrival_order_holds_even_if_a_task_thread_is_scheduled_late(
 def test_a_task_waiting_for_the_lock_is_pending_and_cancels_at_once(
     runner: TaskRunner, entry: ThingEntry, instrument: Instrument, gates: Gates
 ) -> None:
-    blocker = runner.invoke(entry, "hold", {"gate": "g"})
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
-    waiting = runner.invoke(entry, "record", {"label": "cancelled"})
-    behind = runner.invoke(entry, "record", {"label": "behind"})
+    waiting = invoke(runner, entry, "record", {"label": "cancelled"})
+    behind = invoke(runner, entry, "record", {"label": "behind"})
     record = waiting.snapshot()
     assert record["status"] == "pending" and record["timeStarted"] is None
 
@@ -466,13 +465,13 @@ def test_the_lock_is_released_however_an_action_ends(
     runner: TaskRunner, entry: ThingEntry, instrument: Instrument, gates: Gates, first: str
 ) -> None:
     if first == "cancelled":
-        task = runner.invoke(entry, "wait_for", {"gate": "g"})
+        task = invoke(runner, entry, "wait_for", {"gate": "g"})
         started(gates, "g")
         runner.cancel(task.id, wait=WAIT)
     else:
-        task = runner.invoke(entry, first, {})
+        task = invoke(runner, entry, first, {})
     assert finish(task)["status"] in {"error", "cancelled"}
-    assert finish(runner.invoke(entry, "record", {"label": "next"}))["status"] == "completed"
+    assert finish(invoke(runner, entry, "record", {"label": "next"}))["status"] == "completed"
     assert instrument.ran == ["next"]
     assert entry.lock.holder is None
 
@@ -480,51 +479,49 @@ def test_the_lock_is_released_however_an_action_ends(
 def test_an_action_without_the_lock_runs_while_the_instrument_is_busy(
     runner: TaskRunner, entry: ThingEntry, gates: Gates
 ) -> None:
-    blocker = runner.invoke(entry, "hold", {"gate": "g"})
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
-    assert finish(runner.invoke(entry, "quick", {"n": 3}))["output"] == 3
+    assert finish(invoke(runner, entry, "quick", {"n": 3}))["output"] == 3
     assert blocker.status is TaskStatus.RUNNING
 
 
 def test_a_property_write_while_an_action_holds_the_lock_says_what_holds_it(
     runner: TaskRunner, entry: ThingEntry, instrument: Instrument, gates: Gates
 ) -> None:
-    blocker = runner.invoke(entry, "hold", {"gate": "g"})
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
     began = time.monotonic()
     with pytest.raises(InstrumentBusyError) as caught:
-        entry.write_property("speed", 5.0, lock_timeout=0.05)
+        write(entry, "speed", 5.0, lock_timeout=0.05)
     assert 0.04 <= time.monotonic() - began < 1
     message = str(caught.value)
     assert "action 'hold'" in message and blocker.id in message
     assert instrument.speed == 1.0
-    assert entry.read_property("speed") == 1.0  # reads never wait
+    assert read(entry, "speed") == 1.0  # reads never wait
 
 
 def test_a_property_without_the_lock_is_written_while_busy(
     runner: TaskRunner, entry: ThingEntry, instrument: Instrument, gates: Gates
 ) -> None:
-    runner.invoke(entry, "hold", {"gate": "g"})
+    invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
-    assert entry.write_property("note", "busy", lock_timeout=0) == "busy"
+    assert write(entry, "note", "busy", lock_timeout=0) == "busy"
     assert instrument.note == "busy"
 
 
 def test_a_property_write_waits_its_turn_among_actions(
     runner: TaskRunner, entry: ThingEntry, instrument: Instrument, gates: Gates
 ) -> None:
-    blocker = runner.invoke(entry, "hold", {"gate": "g"})
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
-    before = runner.invoke(entry, "record", {"label": "action before"})
+    before = invoke(runner, entry, "record", {"label": "action before"})
     written: dict[str, Any] = {}
     writer = threading.Thread(
-        target=lambda: written.setdefault(
-            "mode", entry.write_property("mode", "scan", lock_timeout=WAIT)
-        )
+        target=lambda: written.setdefault("mode", write(entry, "mode", "scan", lock_timeout=WAIT))
     )
     writer.start()
     wait_until(lambda: len(entry.lock._queue) == 2)
-    after = runner.invoke(entry, "record", {"label": "action after"})
+    after = invoke(runner, entry, "record", {"label": "action after"})
     gates["g"].set()
     writer.join(WAIT)
     finish(before)
@@ -549,7 +546,7 @@ def test_listing_while_many_threads_invoke_never_fails_or_loses_a_task(
     def invoke_some() -> None:
         try:
             for n in range(10):
-                task = runner.invoke(entry, "quick", {"n": n, "pause": random.random() / 50})
+                task = invoke(runner, entry, "quick", {"n": n, "pause": random.random() / 50})
                 with invoked_lock:
                     invoked.append(task.id)
                 time.sleep(random.random() / 10)
@@ -595,12 +592,12 @@ def test_shutdown_cancels_tasks_refuses_new_ones_and_returns_the_stuck_ones(
     runner: TaskRunner, entry: ThingEntry, gates: Gates, instrument: Instrument
 ) -> None:
     camera = serve(Instrument(gates), "camera")
-    stuck = runner.invoke(entry, "hold", {"gate": "stuck"})
+    stuck = invoke(runner, entry, "hold", {"gate": "stuck"})
     started(gates, "stuck")
-    pending = runner.invoke(entry, "record", {"label": "never"})
-    cooperative = runner.invoke(camera, "wait_for", {"gate": "coop"})
+    pending = invoke(runner, entry, "record", {"label": "never"})
+    cooperative = invoke(runner, camera, "wait_for", {"gate": "coop"})
     started(gates, "coop")
-    done = finish(runner.invoke(camera, "quick", {"n": 1}))
+    done = finish(invoke(runner, camera, "quick", {"n": 1}))
 
     began = time.monotonic()
     assert runner.shutdown(wait=0.2) == [stuck]
@@ -612,7 +609,7 @@ def test_shutdown_cancels_tasks_refuses_new_ones_and_returns_the_stuck_ones(
     assert runner.get(done["id"]).snapshot() == done
 
     with pytest.raises(ShuttingDownError):
-        runner.invoke(entry, "quick", {})
+        invoke(runner, entry, "quick", {})
     gates["stuck"].set()
     assert finish(stuck)["status"] == "completed"
     assert instrument.ran == []
@@ -621,7 +618,7 @@ def test_shutdown_cancels_tasks_refuses_new_ones_and_returns_the_stuck_ones(
 def test_shutdown_with_nothing_running_returns_at_once(
     runner: TaskRunner, entry: ThingEntry
 ) -> None:
-    finish(runner.invoke(entry, "quick", {}))
+    finish(invoke(runner, entry, "quick", {}))
     began = time.monotonic()
     assert runner.shutdown(wait=5) == []
     assert time.monotonic() - began < 0.5

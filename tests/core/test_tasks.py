@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import threading
 import time
@@ -417,6 +418,24 @@ def test_a_task_that_ignores_cancellation_keeps_running_and_says_so() -> None:
     assert record["status"] == "completed"
     assert record["output"] == 0
     assert record["cancelRequested"] is True
+    assert record["message"] is None  # no longer "cancellation requested": it completed
+
+
+def test_a_task_that_ignores_cancellation_keeps_its_own_last_message() -> None:
+    running, release = threading.Event(), threading.Event()
+
+    def work() -> int:
+        update_task_progress(90, "almost there")
+        running.set()
+        assert release.wait(WAIT)
+        return 1
+
+    task = start_task(work)
+    assert running.wait(WAIT)
+    task.cancel()
+    task.cancel()  # twice: the action's message must still come back
+    release.set()
+    assert finish(task)["message"] == "almost there"
 
 
 def test_cancelling_twice_is_harmless_while_it_runs() -> None:
@@ -476,3 +495,75 @@ def test_many_tasks_run_at_once() -> None:
     for task in tasks:
         assert finish(task)["status"] == "completed"
     wait_until(lambda: not any(task.is_alive() for task in tasks))
+
+
+# -- telling listeners -----------------------------------------------------------------
+
+
+def test_listeners_see_changes_in_the_order_they_happened() -> None:
+    # The progress update's listener call is slow; a cancel made meanwhile must not
+    # overtake it: watchers would otherwise see cancelRequested go true, then false.
+    seen: list[dict[str, Any]] = []
+    slow_call = threading.Event()
+
+    def listener(task: TaskThread, kind: str, data: dict[str, Any]) -> None:
+        if kind == "update" and data["progress"] == 50 and not data["cancelRequested"]:
+            slow_call.set()
+            time.sleep(0.3)
+        seen.append({"kind": kind, **data})
+
+    release = threading.Event()
+
+    def work() -> None:
+        update_task_progress(50)
+        assert release.wait(WAIT)
+
+    task = start_task(work, listener=listener)
+    assert slow_call.wait(WAIT)
+    canceller = threading.Thread(target=task.cancel)
+    canceller.start()
+    canceller.join(WAIT)
+    release.set()
+    finish(task)
+    flags = [entry["cancelRequested"] for entry in seen if entry["kind"] != "log"]
+    assert flags == sorted(flags), flags  # once true, never false again
+    assert seen[-1]["kind"] == "record"
+
+
+def test_a_failing_listener_is_logged_and_still_told_the_finish(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kinds: list[str] = []
+    failures = iter([True])
+
+    def listener(task: TaskThread, kind: str, data: dict[str, Any]) -> None:
+        if next(failures, False):
+            raise RuntimeError("listener broke once")
+        kinds.append(kind)
+
+    def work() -> None:
+        update_task_progress(10)
+        update_task_progress(20)
+
+    task = start_task(work, listener=listener)
+    finish(task)
+    assert kinds[-1] == "record"  # the finish reached the listener after its failure
+    assert "update" in kinds
+    assert any("listener failed" in record.getMessage() for record in caplog.records)
+
+
+def test_a_bad_output_is_logged_on_the_console_with_the_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    record = finish(start_task(lambda: {1, 2}))
+    assert record["status"] == "error"
+    (logged,) = [r for r in caplog.records if "cannot be sent as JSON" in r.getMessage()]
+    assert logged.levelno == logging.ERROR
+    assert "return type" in logged.getMessage()
+
+
+def test_a_finished_task_ignores_later_log_records() -> None:
+    task = start_task(lambda: None)
+    before = finish(task)
+    task.add_log(logging.LogRecord("late", logging.INFO, __file__, 1, "too late", None, None))
+    assert task.snapshot() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from core_helpers import invoke
 
 from labthings import ConfigurationError, Thing, action, thing_event, thing_property
 from labthings.core.live.hub import Event, EventHub
@@ -90,7 +91,7 @@ def test_task_changes_reach_the_hub_in_order(hub: EventHub, lamp: Lamp) -> None:
     entry = registry.add("lamp", Lamp())
     runner = TaskRunner(Settings(), hub)
     watcher = hub.subscribe(lambda event: event.topic.startswith("task/"))
-    task = runner.invoke(entry, "flash", {})
+    task = invoke(runner, entry, "flash", {})
     assert task.wait(5)
     kinds = []
     while (event := watcher.get(0.2)) is not None:

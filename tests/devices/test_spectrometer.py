@@ -172,9 +172,9 @@ def corrupt_digit(reply: str) -> str:
         (lambda reply: spectrum_line([1000] * 2047, announced=2048), "announced 2048"),
         (lambda reply: spectrum_line([1000] * 2047), "2048 pixels"),
         (lambda reply: spectrum_line([70_000] * 2048), "full scale"),
-        (lambda reply: spectrum_line([1000] * 2048).replace(";", ""), "malformed"),
-        (lambda reply: "OK", "malformed"),
-        (lambda reply: "ERR", "malformed error"),
+        (lambda reply: spectrum_line([1000] * 2048).replace(";", ""), "expected 'N:v0"),
+        (lambda reply: "OK", r"unexpected reply 'OK' \(expected 'N:v0"),
+        (lambda reply: "ERR", r"unexpected reply 'ERR' \(expected 'ERR <code> <message>'\)"),
     ],
     ids=["checksum", "count", "pixels", "range", "no-checksum", "not-a-spectrum", "bare-err"],
 )

@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from instruments.stage import StageThing
 
+from devices.simulation import Fault
 from devices.stage.simulator import StageSimulator
 from labthings import LabThing
 
@@ -178,3 +179,19 @@ def test_the_thing_works_from_python_without_a_server(simulator: StageSimulator)
         assert stage.position == [100, -100]
         assert stage.identity.startswith("LabMotion")
     assert not simulator.state().moving
+
+
+def test_driver_failures_in_requests_are_gateway_problems(
+    client: FlaskClient, simulator: StageSimulator
+) -> None:
+    # DriverThing registers the device errors' statuses; the framework knows no driver.
+    simulator.inject(Fault.NO_REPLY)
+    silent = client.get("/stage/properties/position")
+    assert silent.status_code == 504, silent.get_data(as_text=True)
+    assert silent.mimetype == "application/problem+json"
+    assert simulator.url in silent.get_json()["detail"]  # names the port
+    simulator.unplug()
+    unplugged = client.get("/stage/properties/position")
+    assert unplugged.status_code == 503
+    assert unplugged.headers["Retry-After"] == "1"
+    simulator.plug_in()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import serial
@@ -203,6 +206,29 @@ def test_unknown_simulator_and_missing_port_are_disconnected_errors() -> None:
         LineTransport("sim://no-such-kind").open()
     with pytest.raises(DisconnectedError, match="cannot open"):
         LineTransport("/dev/no-such-serial-port").open()
+
+
+def test_sim_urls_work_in_a_fresh_interpreter_and_register_once() -> None:
+    # This process imported devices.simulation long ago, so only a new one shows whether
+    # importing a driver is enough.
+    program = (
+        "import importlib, serial\n"
+        "from devices import transport\n"
+        "from devices.stage import StageController\n"
+        "with StageController('sim://stage') as stage:\n"
+        "    print(stage.position())\n"
+        "importlib.reload(transport)\n"
+        "print(serial.protocol_handler_packages.count('devices.simulation'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["(0, 0)", "1"]
 
 
 def test_an_overlong_reply_is_a_protocol_error(echo: Echo) -> None:

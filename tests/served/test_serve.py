@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from served import SUPPORT, ServedLab
+from sse import collect
 
 TARGET = f"{SUPPORT / 'lab_for_tests.py'}:make_labthing"
 
@@ -131,26 +134,6 @@ def test_sigint_stops_the_server_too() -> None:
     assert lab.stop(signal.SIGINT) == 0, lab.output
 
 
-@pytest.mark.parametrize(
-    ("target", "message"),
-    [
-        ("no_such_file.py:labthing", "no such file"),
-        ("no_such_module_xyz:labthing", "cannot import"),
-        (f"{SUPPORT / 'lab_for_tests.py'}:missing", "no attribute"),
-        (f"{SUPPORT / 'lab_for_tests.py'}:Calculator", "not a LabThing"),
-    ],
-)
-def test_bad_targets_exit_2_with_a_message(target: str, message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "labthings", "serve", target],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert message in result.stderr
-
-
 def test_console_script_is_installed() -> None:
     # Beside the interpreter running the tests (a virtual environment's bin is not on PATH).
     folder = Path(sys.executable).parent
@@ -159,3 +142,91 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([script, "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "--port" in result.stdout and "127.0.0.1" in result.stdout
+
+
+def wait_for_line(lab: ServedLab, pattern: str, timeout: float = 10) -> str:
+    """The first line of the server's output matching `pattern`, waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if match := re.search(f"^.*{pattern}.*$", lab.output, re.MULTILINE):
+            return match.group(0)
+        time.sleep(0.05)
+    raise AssertionError(f"no line matching {pattern!r} in:\n{lab.output}")
+
+
+def test_debug_level_logs_each_request_as_it_starts_and_streams_still_stream() -> None:
+    lab = ServedLab(TARGET, extra=["--log-level", "debug"])
+    try:
+        assert requests.get(f"{lab.url}calc/properties/value?unit=V", timeout=5).json() == 1.5
+        line = wait_for_line(lab, r"GET /calc/properties/value\?unit=V ")
+        assert re.search(
+            r" DEBUG labthings\.access: GET /calc/properties/value\?unit=V 200 "
+            r"\d+\.\d ms$",
+            line,
+        )
+
+        def write_once_the_stream_is_logged() -> None:
+            wait_for_line(lab, "GET /calc/properties/value/events 200 ")  # logged as it opens
+            requests.put(f"{lab.url}calc/properties/value", json=2.5, timeout=5)
+
+        got = collect(
+            f"{lab.url}calc/properties/value/events",
+            lambda m: m.data == 2.5,
+            on_open=write_once_the_stream_is_logged,
+        )
+        assert got[-1].data == 2.5
+        wait_for_line(lab, "PUT /calc/properties/value 2")
+    finally:
+        lab.stop()
+
+
+def test_info_level_logs_no_request_lines() -> None:
+    lab = ServedLab(TARGET)
+    try:
+        assert requests.get(f"{lab.url}calc/properties/value", timeout=5).status_code == 200
+    finally:
+        code = lab.stop()
+    assert code == 0
+    assert "labthings.access" not in lab.output and " DEBUG " not in lab.output
+
+
+def wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 20) -> None:
+    """Wait (bounded) until `url` answers; fails at once if the server has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def test_warning_level_hides_info_lines_but_task_logs_keep_them() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free a moment ago; the server takes it next
+    arguments = ["serve", TARGET, "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labthings", *arguments],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, process)
+        record = requests.post(f"{url}slow/actions/chatter", json={"count": 1}, timeout=10).json()
+        assert record["status"] == "completed"
+        assert [entry["message"] for entry in record["log"]] == ["step 1"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, errors = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, errors = process.communicate(timeout=5)
+    assert process.returncode == 0, errors
+    assert " INFO " not in errors and "step 1" not in errors

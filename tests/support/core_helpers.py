@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from labthings.core.tasks.runner import TaskRunner
 from labthings.core.tasks.thread import TaskThread
+from labthings.core.things.actions import ActionAffordance
+from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.registry import ThingEntry, ThingRegistry
 from labthings.core.things.thing import Thing
 
@@ -64,3 +67,18 @@ class Gates:
         with self._lock:
             for event in self._events.values():
                 event.set()
+
+
+def invoke(runner: TaskRunner, entry: ThingEntry, action: str, body: Any) -> TaskThread:
+    """Start the action named `action` of `entry` through `runner`, as a POST would."""
+    return runner.invoke(entry, entry.affordance(action, ActionAffordance), body)
+
+
+def read(entry: ThingEntry, name: str) -> Any:
+    """The JSON value of the property `name` of `entry`."""
+    return entry.read_property(entry.affordance(name, PropertyAffordance))
+
+
+def write(entry: ThingEntry, name: str, value: Any, lock_timeout: float) -> Any:
+    """Write the property `name` of `entry` as a PUT would; the value read back."""
+    return entry.write_property(entry.affordance(name, PropertyAffordance), value, lock_timeout)

@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 from labthings.core.describe.dataschema import field_schema, object_schema, td_data_schema
+from labthings.core.describe.operations import JSON, Target
+from labthings.core.describe.routes import ROUTES, Scope
 from labthings.core.errors import ConfigurationError
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.events import EventAffordance
@@ -23,7 +25,6 @@ __all__ = ["TD_CONTEXT", "ThingDescriptionBuilder"]
 
 TD_CONTEXT = "https://www.w3.org/2022/wot/td/v1.1"
 HTTP_VOCABULARY = "http://www.w3.org/2011/http#"
-JSON = "application/json"
 _NOSEC = "nosec_sc"
 
 
@@ -69,28 +70,20 @@ def _thing_description(entry: ThingEntry) -> dict[str, Any]:
     td["securityDefinitions"] = {_NOSEC: {"scheme": "nosec"}}
     td["security"] = [_NOSEC]
     td["properties"] = {
-        name: _property(name, affordance) for name, affordance in thing_class.properties().items()
+        name: _property(entry, name, affordance)
+        for name, affordance in thing_class.properties().items()
     }
     td["actions"] = {
-        name: _action(name, affordance) for name, affordance in thing_class.actions().items()
+        name: _action(entry, name, affordance) for name, affordance in thing_class.actions().items()
     }
     td["events"] = {
-        name: _event(name, affordance) for name, affordance in thing_class.events().items()
+        name: _event(entry, name, affordance) for name, affordance in thing_class.events().items()
     }
-    td["forms"] = [
-        {
-            # base is <root><thing>/, so this is <root>actions?thing=<thing>
-            "href": f"../actions?thing={entry.name}",
-            "op": "queryallactions",
-            "htv:methodName": "GET",
-            "contentType": JSON,
-        },
-        _stream_form("events", "subscribeallevents"),
-    ]
+    td["forms"] = _forms(Target(entry), Scope.THING)
     return td
 
 
-def _property(name: str, affordance: PropertyAffordance) -> dict[str, Any]:
+def _property(entry: ThingEntry, name: str, affordance: PropertyAffordance) -> dict[str, Any]:
     """A PropertyAffordance: the field's DataSchema plus access, titles and forms."""
     schema = td_data_schema(field_schema(affordance.field))
     # The affordance's own title and description win over the field's metadata.
@@ -101,16 +94,11 @@ def _property(name: str, affordance: PropertyAffordance) -> dict[str, Any]:
     description["readOnly"] = affordance.readonly
     description["writeOnly"] = False
     description["observable"] = True
-    href = f"properties/{name}"
-    forms = [_form(href, "readproperty", "GET")]
-    if not affordance.readonly:
-        forms.append(_form(href, "writeproperty", "PUT"))
-    forms.append(_stream_form(f"{href}/events", "observeproperty"))
-    description["forms"] = forms
+    description["forms"] = _forms(Target(entry, affordance), Scope.PROPERTY)
     return description
 
 
-def _action(name: str, affordance: ActionAffordance) -> dict[str, Any]:
+def _action(entry: ThingEntry, name: str, affordance: ActionAffordance) -> dict[str, Any]:
     """An ActionAffordance: input/output schemas, flags, and invoke/query/cancel forms."""
     description: dict[str, Any] = {"title": affordance.title or name}
     _describe(description, affordance.description)
@@ -129,37 +117,54 @@ def _action(name: str, affordance: ActionAffordance) -> dict[str, Any]:
             "description": "The id of an invocation, from the record the POST returned",
         }
     }
-    # The invocation endpoints live at <root>actions/{id}, one level above base.
-    description["forms"] = [
-        _form(f"actions/{name}", "invokeaction", "POST"),
-        _form("../actions/{id}", "queryaction", "GET"),
-        _form("../actions/{id}", "cancelaction", "DELETE"),
-    ]
+    description["forms"] = _forms(Target(entry, affordance), Scope.ACTION)
     return description
 
 
-def _event(name: str, affordance: EventAffordance) -> dict[str, Any]:
+def _event(entry: ThingEntry, name: str, affordance: EventAffordance) -> dict[str, Any]:
     """An EventAffordance: its data schema and a Server-Sent Events subscription form."""
     description: dict[str, Any] = {"title": affordance.title or name}
     _describe(description, affordance.description)
     description["data"] = td_data_schema(field_schema(affordance.field))
-    description["forms"] = [_stream_form(f"events/{name}", "subscribeevent")]
+    description["forms"] = _forms(Target(entry, affordance), Scope.EVENT)
     return description
 
 
-def _stream_form(href: str, op: str) -> dict[str, Any]:
-    """A form for a Server-Sent Events stream (GET, `subprotocol: sse`)."""
-    return {
-        "href": href,
-        "op": op,
-        "htv:methodName": "GET",
-        "subprotocol": "sse",
-        "contentType": "text/event-stream",
-    }
+def _forms(target: Target, scope: Scope) -> list[dict[str, Any]]:
+    """The forms of the operations in the route table that serve `scope` in TDs."""
+    forms = []
+    for route in ROUTES:
+        for operation in route.operations:
+            if operation.td is None or operation.td.on is not scope:
+                continue
+            if not operation.applies(target):
+                continue
+            form: dict[str, Any] = {
+                "href": _href(route.path, target, operation.td.query),
+                "op": operation.td.op,
+                "htv:methodName": operation.method,
+            }
+            if route.stream:
+                form.update(subprotocol="sse", contentType="text/event-stream")
+            else:
+                form["contentType"] = JSON
+            forms.append(form)
+    return forms
 
 
-def _form(href: str, op: str, method: str) -> dict[str, Any]:
-    return {"href": href, "op": op, "htv:methodName": method, "contentType": JSON}
+def _href(path: str, target: Target, query: str) -> str:
+    """`path` relative to the TD's base (`<root><thing>/`), with its names filled in.
+
+    Server-wide paths are one level up (`../actions/{id}`); `{id}` stays a URI variable.
+    """
+    entry = target.thing
+    if target.affordance is not None:
+        path = path.replace("{name}", target.affordance.name)
+    prefix = "/{thing}/"
+    href = path[len(prefix) :] if path.startswith(prefix) else ".." + path
+    if query:
+        href += "?" + query.replace("{thing}", entry.name)
+    return href
 
 
 def _describe(target: dict[str, Any], description: str | None) -> None:

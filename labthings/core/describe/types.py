@@ -107,9 +107,15 @@ def field_for_hint(hint: Any, **kwargs: Any) -> fields.Field:
         values = field_for_hint(args[1]) if args else None
         return fields.Dict(keys=fields.String(), values=values, **kwargs)
     raise ConfigurationError(
-        f"cannot infer a schema from the type hint {hint!r}; "
-        "annotate with a plain type or Annotated[T, fields.X(...)]"
+        f"labthings cannot describe the type {_hint_name(hint)} as JSON; use int, float, "
+        "bool, str, None, a list, tuple or dict[str, ...] of those, a Literal or an Enum, "
+        "or give a marshmallow field with Annotated[T, fields.X(...)]"
     )
+
+
+def _hint_name(hint: Any) -> str:
+    """`bytes` for a class, the hint's own text otherwise (`list[bytes]`)."""
+    return hint.__qualname__ if isinstance(hint, type) else repr(hint)
 
 
 def schema_for_fields(name: str, declared: Mapping[str, fields.Field]) -> Schema:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from labthings.core.tasks.thread import TaskStatus, TaskThread
+from labthings.core.tasks.record import TaskStatus
+from labthings.core.tasks.thread import TaskThread
 
 __all__ = ["FinishedInvocation", "Invocation"]
 
@@ -23,8 +24,9 @@ class FinishedInvocation:
 
     finished = True
 
-    def __init__(self, task: TaskThread) -> None:
-        version, record = task.versioned_snapshot()
+    def __init__(self, task: TaskThread, record: dict[str, Any]) -> None:
+        """Keep `record`, the final record of `task` (from its "record" notification)."""
+        version = task.version  # stable: a finished task never changes again
         self.id = task.id
         self.thing = task.thing
         self.action = task.action

@@ -1,62 +1,83 @@
-"""Route log records made inside a task into that task's log.
+"""Route log records made inside a task into that task's log, with one logging handler.
 
-Whatever an action logs at INFO or above, through any logger, lands in its task's log,
-even when the root logger is at WARNING (Python's default, which is how peers lost the
-INFO logs of actions). This needs two process-wide hooks on `logging.Logger`, installed
-once per process by `install()` (never per server instance, so nothing accumulates):
-
-* `isEnabledFor` also says yes for INFO and above while a task is running, so the record
-  is made at all (`logging.disable()` is still obeyed);
-* `handle` gives the record to the current task, then passes it on to the usual handlers
-  only if the logger's own level would have let it through, so the rest of the
-  application's logging behaves exactly as configured.
+`install()` attaches a single `TaskLogHandler` to the root logger (once per process,
+however many servers there are). It copies every record at INFO or above that is made
+while a task runs, from any logger that propagates to the root, into that task's log.
+It patches nothing and changes no level: records below a logger's effective level are
+never made, so the root logger (or the loggers actions use) must be at INFO or lower
+for INFO lines to reach task logs. `labthings serve` sets that up; an application that
+serves `create_app()` itself sets it in its own logging configuration.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 from labthings.core.tasks.thread import current_task
 
-__all__ = ["TASK_LOG_LEVEL", "install"]
+__all__ = ["TASK_LOG_LEVEL", "TaskLogHandler", "install", "task_logs_complete"]
 
 TASK_LOG_LEVEL = logging.INFO
 
 _install_lock = threading.Lock()
-_installed = False
+
+
+class TaskLogHandler(logging.Handler):
+    """Gives each record made inside a task, at INFO or above, to that task's log.
+
+    Outside tasks it handles nothing, except that it stands in for Python's last-resort
+    handler (warnings to stderr) when no other handler would see the record, so that
+    attaching it leaves an unconfigured program's console output as it was.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Emit without the handler's lock: tasks lock their own logs, and holding a
+        lock shared by every logging thread while a task tells its listeners could
+        deadlock with a thread that logs while holding that task."""
+        if self.filter(record):
+            self.emit(record)
+            return True
+        return False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        task = current_task()
+        if task is not None:
+            if record.levelno >= TASK_LOG_LEVEL:
+                task.add_log(record)
+            return
+        last_resort = logging.lastResort
+        if (
+            last_resort is not None
+            and record.levelno >= last_resort.level
+            and not self._others_handle(record)
+        ):
+            last_resort.handle(record)
+
+    def _others_handle(self, record: logging.LogRecord) -> bool:
+        """True if a handler other than this one is on the record's way to the root."""
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None:
+            if any(handler is not self for handler in logger.handlers):
+                return True
+            logger = logger.parent if logger.propagate else None
+        return False
+
+
+_HANDLER = TaskLogHandler()
 
 
 def install() -> None:
-    """Install the task-log hooks (idempotent and thread-safe)."""
-    global _installed
+    """Attach the task-log handler to the root logger (idempotent and thread-safe)."""
+    root = logging.getLogger()
     with _install_lock:
-        if _installed:
-            return
-        original_is_enabled: Callable[[logging.Logger, int], bool] = logging.Logger.isEnabledFor
-        original_handle: Callable[[logging.Logger, logging.LogRecord], None] = logging.Logger.handle
+        if _HANDLER not in root.handlers:
+            root.addHandler(_HANDLER)
 
-        def is_enabled_for(self: logging.Logger, level: int) -> bool:
-            if original_is_enabled(self, level):
-                return True
-            return (
-                level >= TASK_LOG_LEVEL
-                and not self.disabled
-                and self.manager.disable < level
-                and current_task() is not None
-            )
 
-        def handle(self: logging.Logger, record: logging.LogRecord) -> None:
-            task = current_task()
-            if task is None:
-                original_handle(self, record)
-                return
-            if record.levelno >= TASK_LOG_LEVEL and not self.disabled:
-                task.add_log(record)
-            if original_is_enabled(self, record.levelno):
-                original_handle(self, record)
-
-        logging.Logger.isEnabledFor = is_enabled_for  # type: ignore[method-assign]
-        logging.Logger.handle = handle  # type: ignore[method-assign]
-        _installed = True
+def task_logs_complete() -> bool:
+    """True if INFO records reach task logs: the root logger's level lets them be made."""
+    return logging.getLogger().getEffectiveLevel() <= TASK_LOG_LEVEL

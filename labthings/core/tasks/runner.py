@@ -13,9 +13,10 @@ from typing import Any
 from labthings.core.errors import NotFoundError, ShuttingDownError, TaskFinishedError
 from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
-from labthings.core.tasks import logs
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
-from labthings.core.tasks.thread import TaskStatus, TaskThread
+from labthings.core.tasks.record import TaskStatus
+from labthings.core.tasks.thread import TaskThread
+from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.registry import ThingEntry
 
 __all__ = ["Page", "TaskRunner"]
@@ -38,7 +39,6 @@ class TaskRunner:
     """
 
     def __init__(self, settings: Settings, hub: EventHub | None = None) -> None:
-        logs.install()
         self._settings = settings
         self._hub = hub
         self._tasks: dict[str, Invocation] = {}
@@ -47,9 +47,8 @@ class TaskRunner:
         self._lock = threading.Lock()
         self._closed = False
 
-    def invoke(self, entry: ThingEntry, action_name: str, body: Any) -> TaskThread:
-        """Validate `body` against the action and start its task (no task if invalid)."""
-        affordance = entry.action(action_name)
+    def invoke(self, entry: ThingEntry, affordance: ActionAffordance, body: Any) -> TaskThread:
+        """Validate `body` against an action of `entry` and start its task (none if invalid)."""
         arguments = affordance.validate_input(body)
         task = TaskThread(
             thing=entry.name,
@@ -76,13 +75,13 @@ class TaskRunner:
     def _changed(self, task: TaskThread, kind: str, data: dict[str, Any]) -> None:
         """A task changed: note when it finishes (for eviction) and tell the hub."""
         if kind == "record":
-            compact = FinishedInvocation(task)
+            compact = FinishedInvocation(task, data)
             with self._lock:
                 if task.id in self._tasks:  # swap the thread for its frozen record
                     self._tasks[task.id] = compact
                 self._finished.append(compact)
                 self._evict_locked()
-        if self._hub is not None:
+        if self._hub is not None:  # after the bookkeeping, which a hub failure must not stop
             self._hub.publish(f"task/{task.id}", kind, data)
 
     def get(self, task_id: str) -> Invocation:

@@ -1,13 +1,12 @@
 """`TaskThread`: one action invocation running in its own thread, and its record.
 
-Every change of state happens under the task's lock, and `snapshot()` copies the whole
-record under that lock, so a reader never sees a half-made change. A finished task
-never changes again.
+Every change happens under the task's lock, and a snapshot copies the whole record under
+that lock, so a reader never sees a half-made change. The listener is told of changes in
+the order they happened. A finished task never changes again.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import uuid
@@ -19,30 +18,30 @@ from typing import Any
 
 from labthings.core.errors import TaskCancelled
 from labthings.core.jsonvalues import now_utc, to_json_value
+from labthings.core.tasks.record import (
+    FINISHED,
+    TaskState,
+    TaskStatus,
+    live_update,
+    log_entry,
+    snapshot,
+)
 from labthings.core.things.locks import InstrumentLock
 
-__all__ = ["FINISHED", "TaskStatus", "TaskThread", "current_task"]
+__all__ = ["TaskListener", "TaskThread", "current_task"]
 
 _logger = logging.getLogger(__name__)
 _current: ContextVar[TaskThread | None] = ContextVar("labthings_current_task", default=None)
 
 MESSAGE_LIMIT = 500
+CANCEL_MESSAGE = "cancellation requested"
 
 TaskListener = Callable[["TaskThread", str, dict[str, Any]], None]
-"""Called after each change: (task, kind, data); kind is "update", "log" or "record"."""
+"""Told of each change, in order: (task, kind, data). `kind` is "update" (data: the
+light view), "log" (a new log entry) or "record" (the final record, exactly once)."""
 
-
-class TaskStatus(str, enum.Enum):
-    """Where an invocation is in its life; the last three are final."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    ERROR = "error"
-
-
-FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.CANCELLED, TaskStatus.ERROR})
+Outcome = tuple[TaskStatus, Any, "dict[str, Any] | None", "str | None"]
+"""How a run ended: (status, output, error problem, message)."""
 
 
 def current_task() -> TaskThread | None:
@@ -70,8 +69,9 @@ class TaskThread(threading.Thread):
         log_limit: int = 1000,
         listener: TaskListener | None = None,
     ) -> None:
-        self.id = str(uuid.uuid4())
-        super().__init__(name=f"labthings-task-{action}-{self.id[:8]}", daemon=True)
+        task_id = str(uuid.uuid4())
+        super().__init__(name=f"labthings-task-{action}-{task_id[:8]}", daemon=True)
+        self.id = task_id
         self.thing = thing
         self.action = action
         self.seq = 0
@@ -80,36 +80,38 @@ class TaskThread(threading.Thread):
         self._arguments = dict(arguments)
         self._dump_output = dump_output
         self._instrument_lock = instrument_lock
+        self._state = TaskState(
+            id=task_id,
+            thing=thing,
+            action=action,
+            input=dict(input_record if input_record is not None else arguments),
+            log=deque(maxlen=log_limit),
+        )
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        # Held from a change until its listener call returns, so that listeners see
+        # changes in the order they were made. Reentrant: a listener's own failure is
+        # logged, and that log record may come back to this task.
+        self._telling = threading.RLock()
+        self._in_listener = False
         self._version = 0
         self._listener = listener
         self._done = threading.Event()
         self._cancel_event = threading.Event()
         self._queued = threading.Event()
-        self._status = TaskStatus.PENDING
-        self._progress: int | None = None
-        self._message: str | None = None
-        self._data: dict[str, Any] = {}
-        self._input = dict(input_record if input_record is not None else arguments)
-        self._output: Any = None
-        self._error: dict[str, Any] | None = None
-        self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
-        self._time_requested = now_utc()
-        self._time_started: datetime | None = None
-        self._time_completed: datetime | None = None
+        self._message_before_cancel: str | None = None
 
     # -- reading ---------------------------------------------------------------------
 
     @property
     def status(self) -> TaskStatus:
         """The current status."""
-        return self._status
+        return self._state.status
 
     @property
     def finished(self) -> bool:
         """True once the task is completed, cancelled or in error (it never changes again)."""
-        return self._status in FINISHED
+        return self._state.status in FINISHED
 
     @property
     def cancel_requested(self) -> bool:
@@ -119,12 +121,12 @@ class TaskThread(threading.Thread):
     @property
     def time_completed(self) -> datetime | None:
         """When the task finished, or None."""
-        return self._time_completed
+        return self._state.time_completed
 
     @property
     def output(self) -> Any:
         """The JSON value the action returned (None until it completes)."""
-        return self._output
+        return self._state.output
 
     @property
     def version(self) -> int:
@@ -149,23 +151,7 @@ class TaskThread(threading.Thread):
     def versioned_snapshot(self) -> tuple[int, dict[str, Any]]:
         """(version, record), taken together: the version names exactly this record."""
         with self._lock:
-            return self._version, {
-                "id": self.id,
-                "action": self.action,
-                "thing": self.thing,
-                "status": self._status.value,
-                "progress": self._progress,
-                "message": self._message,
-                "cancelRequested": self._cancel_event.is_set(),
-                "data": dict(self._data),
-                "input": dict(self._input),
-                "output": self._output,
-                "error": dict(self._error) if self._error is not None else None,
-                "log": list(self._log),
-                "timeRequested": self._time_requested.isoformat(),
-                "timeStarted": _iso(self._time_started),
-                "timeCompleted": _iso(self._time_completed),
-            }
+            return self._version, snapshot(self._state)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the task finishes or `timeout` passes; True if it has finished."""
@@ -179,40 +165,35 @@ class TaskThread(threading.Thread):
             isinstance(percent, bool) or not isinstance(percent, (int, float))
         ):
             raise TypeError(f"progress must be a number from 0 to 100, not {percent!r}")
-        with self._lock:
-            if self._status in FINISHED:
-                return
-            self._progress = None if percent is None else int(round(min(100, max(0, percent))))
+        progress = None if percent is None else int(round(min(100, max(0, percent))))
+
+        def change(state: TaskState) -> None:
+            state.progress = progress
             if message is not None:
-                self._message = str(message)[:MESSAGE_LIMIT]
-            update = self._changed_locked()
-        self._notify("update", update)
+                state.message = str(message)[:MESSAGE_LIMIT]
+
+        self._update(change)
 
     def update_data(self, values: Mapping[str, Any]) -> None:
         """Merge JSON values into the record's `data`; raises TypeError for non-JSON."""
         if not isinstance(values, Mapping):
             raise TypeError("task data must be a mapping of names to JSON values")
         copied = to_json_value(dict(values))
-        with self._lock:
-            if self._status in FINISHED:
-                return
-            self._data.update(copied)
-            update = self._changed_locked()
-        self._notify("update", update)
+        self._update(lambda state: state.data.update(copied))
 
     def add_log(self, record: logging.LogRecord) -> None:
-        """Append a log record to the task's bounded log (the oldest entries drop off)."""
-        entry = {
-            "levelname": record.levelname,
-            "levelno": record.levelno,
-            "message": record.getMessage(),
-            "created": datetime.fromtimestamp(record.created, tz=now_utc().tzinfo).isoformat(),
-            "logger": record.name,
-        }
-        with self._lock:
-            self._log.append(entry)
-            self._changed_locked()
-        self._notify("log", {"id": self.id, "thing": self.thing, "action": self.action, **entry})
+        """Append a log record to the task's bounded log (the oldest entries drop off).
+
+        Ignored once the task has finished: a finished record never changes.
+        """
+        entry = log_entry(record)
+        with self._telling:
+            with self._lock:
+                if self._state.status in FINISHED:
+                    return
+                self._state.log.append(entry)
+                self._count_change_locked()
+            self._tell("log", {"id": self.id, "thing": self.thing, "action": self.action, **entry})
 
     # -- cancelling --------------------------------------------------------------------
 
@@ -228,22 +209,27 @@ class TaskThread(threading.Thread):
         event and stops when its code next checks (`raise_if_cancelled`,
         `cancellable_sleep`, or a driver between commands).
         """
-        with self._lock:
-            if self._status in FINISHED:
-                return False
-            self._cancel_event.set()
-            if self._status is TaskStatus.PENDING:
-                self._finish_locked(TaskStatus.CANCELLED, message="cancelled before it started")
-                update = None
-            else:
-                self._message = "cancellation requested"
-                update = self._changed_locked()
-        if self._instrument_lock is not None:
-            self._instrument_lock.wake()
-        if update is None:
-            self._notify("record", self.snapshot())
-        else:
-            self._notify("update", update)
+        with self._telling:
+            with self._lock:
+                state = self._state
+                if state.status in FINISHED:
+                    return False
+                self._cancel_event.set()
+                state.cancel_requested = True
+                if state.status is TaskStatus.PENDING:
+                    self._finish_locked(
+                        (TaskStatus.CANCELLED, None, None, "cancelled before it started")
+                    )
+                    kind, data = "record", snapshot(state)
+                else:
+                    if state.message != CANCEL_MESSAGE:
+                        self._message_before_cancel = state.message
+                    state.message = CANCEL_MESSAGE
+                    self._count_change_locked()
+                    kind, data = "update", live_update(state)
+            if self._instrument_lock is not None:
+                self._instrument_lock.wake()
+            self._tell(kind, data)
         return True
 
     # -- running -----------------------------------------------------------------------
@@ -268,28 +254,38 @@ class TaskThread(threading.Thread):
                 )
                 if not holds_lock:
                     return  # cancelled while waiting: cancel() already finished the record
-            with self._lock:
-                if self._status is not TaskStatus.PENDING:
-                    return
-                self._status = TaskStatus.RUNNING
-                self._time_started = now_utc()
-                update = self._changed_locked()
-            self._notify("update", update)
+            if not self._start_running():
+                return
             outcome = self._call()
             if holds_lock and self._instrument_lock is not None:
                 self._instrument_lock.release()
                 holds_lock = False
-            with self._lock:
-                self._finish_locked(*outcome)
-            self._notify("record", self.snapshot())
+            with self._telling:
+                with self._lock:
+                    self._finish_locked(outcome)
+                    record = snapshot(self._state)
+                self._tell("record", record)
         finally:
             self._queued.set()  # never leave start() waiting
             if holds_lock and self._instrument_lock is not None:
                 self._instrument_lock.release()
             _current.reset(token)
 
-    def _call(self) -> tuple[TaskStatus, Any, dict[str, Any] | None, str | None]:
-        """Run the action; (status, output, error, message) describing how it ended."""
+    def _start_running(self) -> bool:
+        """Move from pending to running; False if the task was cancelled meanwhile."""
+        with self._telling:
+            with self._lock:
+                if self._state.status is not TaskStatus.PENDING:
+                    return False
+                self._state.status = TaskStatus.RUNNING
+                self._state.time_started = now_utc()
+                self._count_change_locked()
+                update = live_update(self._state)
+            self._tell("update", update)
+        return True
+
+    def _call(self) -> Outcome:
+        """Run the action and describe how it ended."""
         try:
             result = self._target_function(**self._arguments)
         except TaskCancelled:
@@ -300,6 +296,14 @@ class TaskThread(threading.Thread):
         try:
             output = self._dump_output(result)
         except Exception as error:  # noqa: BLE001 - a field may raise anything on a bad value
+            _logger.error(
+                "action %r (invocation %s) returned a value that cannot be sent as JSON: %s. "
+                "Annotate the action's return type (e.g. -> list[float]) or convert the value "
+                "to lists, numbers, strings and dicts before returning it",
+                self.action,
+                self.id,
+                error,
+            )
             problem = {
                 "type": "urn:labthings:problem:bad-output",
                 "title": "The action's return value cannot be sent as JSON",
@@ -308,48 +312,51 @@ class TaskThread(threading.Thread):
             return TaskStatus.ERROR, None, problem, "failed"
         return TaskStatus.COMPLETED, output, None, None
 
-    def _finish_locked(
-        self,
-        status: TaskStatus,
-        output: Any = None,
-        error: dict[str, Any] | None = None,
-        message: str | None = None,
-    ) -> None:
-        self._status = status
-        self._output = output
-        self._error = error
+    def _update(self, change: Callable[[TaskState], None]) -> None:
+        """Apply `change` to an unfinished task and tell the listener the light view."""
+        with self._telling:
+            with self._lock:
+                if self._state.status in FINISHED:
+                    return
+                change(self._state)
+                self._count_change_locked()
+                update = live_update(self._state)
+            self._tell("update", update)
+
+    def _finish_locked(self, outcome: Outcome) -> None:
+        status, output, error, message = outcome
+        state = self._state
+        state.status = status
+        state.output = output
+        state.error = error
+        if status is TaskStatus.COMPLETED and state.message == CANCEL_MESSAGE:
+            # It finished without heeding the cancel: the request no longer describes it.
+            state.message = self._message_before_cancel
         if message is not None:
-            self._message = message
-        if status is TaskStatus.COMPLETED and self._progress is not None:
-            self._progress = 100
-        self._time_completed = now_utc()
-        self._changed_locked()
+            state.message = message
+        if status is TaskStatus.COMPLETED and state.progress is not None:
+            state.progress = 100
+        state.time_completed = now_utc()
+        self._count_change_locked()
         self._done.set()
 
-    def _changed_locked(self) -> dict[str, Any]:
-        """Count a change, wake long-pollers, and return the light view of the record."""
+    def _count_change_locked(self) -> None:
+        """Count a change and wake long-pollers."""
         self._version += 1
         self._changed.notify_all()
-        return {
-            "id": self.id,
-            "thing": self.thing,
-            "action": self.action,
-            "status": self._status.value,
-            "progress": self._progress,
-            "message": self._message,
-            "cancelRequested": self._cancel_event.is_set(),
-            "data": dict(self._data),
-        }
 
-    def _notify(self, kind: str, data: dict[str, Any]) -> None:
-        """Tell the listener (outside the lock); its failure never harms the task."""
-        if self._listener is None:
-            return
+    def _tell(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell the listener (the caller holds `_telling`). A failure is logged and the
+        listener stays attached: the next change, and the final record, still reach it."""
+        if self._listener is None or self._in_listener:
+            return  # a change made by the listener itself (its failure's log entry)
+        self._in_listener = True
         try:
             self._listener(self, kind, data)
         except Exception:
-            self._listener = None  # so the log record below cannot call it again
-            _logger.exception("a task listener failed on %s of %s; detached", kind, self.id)
+            _logger.exception("a task listener failed on %s of %s", kind, self.id)
+        finally:
+            self._in_listener = False
 
 
 def _error_problem(error: BaseException) -> dict[str, Any]:
@@ -360,7 +367,3 @@ def _error_problem(error: BaseException) -> dict[str, Any]:
         "detail": f"{type(error).__name__}: {error}",
         "exception": type(error).__name__,
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()

@@ -18,20 +18,23 @@ from marshmallow import Schema, fields
 
 from labthings.core.describe.types import field_for_hint, schema_for_fields
 from labthings.core.errors import ConfigurationError, ValidationError
-from labthings.core.jsonvalues import describe_json_type, flatten_errors, to_json_value
+from labthings.core.jsonvalues import describe_json_type, flatten_errors
+from labthings.core.things.affordance import Affordance, dump_value, qualified_name
 
 __all__ = ["ActionAffordance", "action"]
 
 ActionFunction = Callable[..., Any]
 
 
-class ActionAffordance:
+class ActionAffordance(Affordance):
     """Metadata of one action, and a descriptor that binds it like a method.
 
     `wait` is how long a POST waits for the task before answering (seconds); `lock`
     says whether the task takes its Thing's instrument lock; `safe` and `idempotent`
     are published in the Thing Description.
     """
+
+    kind = "action"
 
     def __init__(
         self,
@@ -45,22 +48,21 @@ class ActionAffordance:
         description: str | None = None,
     ) -> None:
         if wait < 0:
-            raise ConfigurationError(f"action {func.__name__!r}: wait must be >= 0")
+            raise ConfigurationError(f"action {qualified_name(func)!r}: wait must be >= 0")
+        super().__init__(
+            name=func.__name__,
+            title=title,
+            description=description or inspect.getdoc(func) or "",
+        )
         self.func = func
-        self.name = func.__name__
         self.wait = float(wait)
         self.lock = lock
         self.safe = safe
         self.idempotent = idempotent
-        self.title = title or self.name
-        self.description = description or inspect.getdoc(func) or ""
         self.input_fields, self.output_field = _fields_from_signature(func)
         self.input_schema: Schema = schema_for_fields(
             f"{_camel(self.name)}Input", self.input_fields
         )
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
 
     @overload
     def __get__(self, instance: None, owner: type) -> ActionAffordance: ...
@@ -72,7 +74,13 @@ class ActionAffordance:
         return MethodType(self.func, instance)
 
     def validate_input(self, body: Any) -> dict[str, Any]:
-        """The arguments to call the method with, or `ValidationError` naming each bad one."""
+        """The arguments to call the method with, or `ValidationError` naming each bad one.
+
+        A JSON `null` body means no arguments, as `{}` does (WoT clients send it for an
+        action without input).
+        """
+        if body is None:
+            body = {}
         if not isinstance(body, Mapping):
             raise ValidationError(
                 "the request body must be a JSON object of arguments",
@@ -93,9 +101,7 @@ class ActionAffordance:
 
     def dump_output(self, value: Any) -> Any:
         """The return value as a JSON value; raises `TypeError`/`ValueError` if it is not one."""
-        if self.output_field is not None and value is not None:
-            value = self.output_field.serialize("output", {"output": value})
-        return to_json_value(value)
+        return dump_value(self.output_field, "output", value)
 
 
 @overload
@@ -132,17 +138,16 @@ def _fields_from_signature(
     func: ActionFunction,
 ) -> tuple[dict[str, fields.Field], fields.Field | None]:
     """Argument fields (required unless defaulted) and the output field of `func`."""
+    where = f"action {qualified_name(func)!r}"
     try:
         hints = typing.get_type_hints(func, include_extras=True)
     except NameError as error:
-        raise ConfigurationError(f"action {func.__name__!r}: {error}") from None
+        raise ConfigurationError(f"{where}: {error}") from None
     parameters = list(inspect.signature(func).parameters.values())[1:]  # skip self
     declared: dict[str, fields.Field] = {}
     for parameter in parameters:
         if parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
-            raise ConfigurationError(
-                f"action {func.__name__!r}: *args and **kwargs cannot be sent over HTTP"
-            )
+            raise ConfigurationError(f"{where}: *args and **kwargs cannot be sent over HTTP")
         hint = hints.get(parameter.name, Any)
         options: dict[str, Any] = {"required": parameter.default is parameter.empty}
         if parameter.default is not parameter.empty:
@@ -152,12 +157,13 @@ def _fields_from_signature(
         try:
             declared[parameter.name] = field_for_hint(hint, **options)
         except ConfigurationError as error:
-            raise ConfigurationError(
-                f"action {func.__name__!r}, argument {parameter.name!r}: {error}"
-            ) from None
+            raise ConfigurationError(f"{where}, argument {parameter.name!r}: {error}") from None
     output = None
     if "return" in hints and hints["return"] is not type(None):
-        output = field_for_hint(hints["return"])
+        try:
+            output = field_for_hint(hints["return"])
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{where}, return value: {error}") from None
     return declared, output
 
 

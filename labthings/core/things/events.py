@@ -16,30 +16,25 @@ from typing import Any
 from marshmallow import fields
 
 from labthings.core.describe.types import field_for_hint
-from labthings.core.jsonvalues import to_json_value
+from labthings.core.things.affordance import Affordance, dump_value
 
 __all__ = ["EventAffordance", "thing_event"]
 
 
-class EventAffordance:
+class EventAffordance(Affordance):
     """Metadata of one event: its data schema, title and description."""
+
+    kind = "event"
 
     def __init__(
         self, field: fields.Field, *, title: str | None = None, description: str = ""
     ) -> None:
+        super().__init__(title=title, description=description)
         self.field = field
-        self.name = ""
-        self.title = title
-        self.description = description
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
 
     def dump(self, data: Any) -> Any:
         """`data` as JSON, serialised by the event's field; TypeError/ValueError if not JSON."""
-        if data is not None:
-            data = self.field.serialize(self.name, {self.name: data})
-        return to_json_value(data)
+        return dump_value(self.field, self.name, data)
 
 
 def thing_event(

@@ -35,7 +35,8 @@ from marshmallow import fields
 
 from labthings.core.describe.types import field_for_hint
 from labthings.core.errors import ConfigurationError, ValidationError
-from labthings.core.jsonvalues import flatten_errors, to_json_value
+from labthings.core.jsonvalues import flatten_errors
+from labthings.core.things.affordance import Affordance, dump_value, qualified_name
 
 __all__ = ["PropertyAffordance", "thing_property"]
 
@@ -46,8 +47,10 @@ Setter = Callable[[Any, Any], None]
 _NO_DEFAULT: Any = object()
 
 
-class PropertyAffordance:
+class PropertyAffordance(Affordance):
     """Metadata of one property, and the descriptor that stores or computes its value."""
+
+    kind = "property"
 
     def __init__(
         self,
@@ -60,25 +63,27 @@ class PropertyAffordance:
         title: str | None = None,
         description: str | None = None,
     ) -> None:
+        super().__init__(
+            name=getter.__name__ if getter else "",
+            title=title,
+            description=description or (inspect.getdoc(getter) if getter else None) or "",
+        )
         if getter is None and default is _NO_DEFAULT:
-            raise ConfigurationError("a stored thing_property needs a default value")
+            self._refuse(
+                "a stored property needs a default, e.g. thing_property(int, default=0) "
+                "(or declare it on a getter method)"
+            )
         self.field = field
         self.default = default
         self.getter = getter
         self.setter_func: Setter | None = None
         self._readonly = readonly
         self.lock = lock
-        self.name = getter.__name__ if getter else ""
-        self.title = title
-        self.description = description or (inspect.getdoc(getter) if getter else None) or ""
 
     @property
     def readonly(self) -> bool:
         """True when clients cannot write it: declared so, or computed without a setter."""
         return self._readonly or (self.getter is not None and self.setter_func is None)
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
 
     @overload
     def __get__(self, instance: None, owner: type) -> PropertyAffordance: ...
@@ -109,14 +114,16 @@ class PropertyAffordance:
         publisher = getattr(instance, "_labthings_publisher", None)
         if publisher is None:
             return
-        if self.getter is not None:
-            if not publisher.watching_property(self.name):
-                return
-            value = self.getter(instance)
+        if self.getter is not None and not publisher.watching_property(self.name):
+            return
         try:
+            if self.getter is not None:
+                value = self.getter(instance)  # what the hardware now says
             publisher.property_changed(self.name, self.dump(value))
-        except (TypeError, ValueError) as error:
-            _logger.warning("property %r changed to a value JSON cannot hold: %s", self.name, error)
+        except Exception as error:  # noqa: BLE001 - the write has happened; only telling failed
+            _logger.warning(
+                "property %r changed, but its new value cannot be sent: %s", self.name, error
+            )
 
     def setter(self, func: Setter) -> PropertyAffordance:
         """Make a computed property writable through `func(self, value)`."""
@@ -137,9 +144,7 @@ class PropertyAffordance:
 
     def dump(self, value: Any) -> Any:
         """`value` as JSON, serialised by the property's field."""
-        if value is not None:
-            value = self.field.serialize(self.name, {self.name: value})
-        return to_json_value(value)
+        return dump_value(self.field, self.name, value)
 
 
 @overload
@@ -174,21 +179,27 @@ def thing_property(
         return lambda getter: _from_getter(getter, options)
     if inspect.isfunction(declaration):
         return _from_getter(declaration, options)
-    if "default" not in options:
-        raise ConfigurationError("a stored thing_property needs default=...")
     if isinstance(declaration, fields.Field):
-        field = declaration
-    else:
-        field = field_for_hint(declaration, allow_none=options["default"] is None)
+        return PropertyAffordance(declaration, **options)
+    try:
+        field = field_for_hint(declaration, allow_none=options.get("default") is None)
+    except ConfigurationError as error:
+        # Raised by the owning Thing class, which can name the property (see `check`).
+        affordance = PropertyAffordance(fields.Raw(), **options)
+        affordance._refuse(str(error))
+        return affordance
     return PropertyAffordance(field, **options)
 
 
 def _from_getter(getter: Getter, options: dict[str, Any]) -> PropertyAffordance:
+    where = f"property {qualified_name(getter)!r}"
     if "default" in options:
-        raise ConfigurationError("a computed thing_property takes no default")
+        raise ConfigurationError(f"{where}: a computed property takes no default")
     try:
         hints = typing.get_type_hints(getter, include_extras=True)
+        field = field_for_hint(hints.get("return", Any))
     except NameError as error:
-        raise ConfigurationError(f"property {getter.__name__!r}: {error}") from None
-    field = field_for_hint(hints.get("return", Any))
+        raise ConfigurationError(f"{where}: {error}") from None
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{where}, return value: {error}") from None
     return PropertyAffordance(field, getter=getter, **options)

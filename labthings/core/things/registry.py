@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from labthings.core.errors import (
     ConfigurationError,
@@ -17,13 +18,18 @@ from labthings.core.errors import (
     ValidationError,
 )
 from labthings.core.live.hub import EventHub, ThingPublisher
-from labthings.core.things.actions import ActionAffordance
-from labthings.core.things.events import EventAffordance
+from labthings.core.things.affordance import Affordance
 from labthings.core.things.locks import InstrumentLock
 from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.thing import Thing
 
-__all__ = ["RESERVED_NAMES", "ThingEntry", "ThingRegistry"]
+__all__ = ["NOT_READ", "RESERVED_NAMES", "ThingEntry", "ThingRegistry"]
+
+_A = TypeVar("_A", bound=Affordance)
+_logger = logging.getLogger(__name__)
+
+NOT_READ: Any = object()
+"""What `write_property` returns when the value was written but reading it back failed."""
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 RESERVED_NAMES = frozenset({"actions", "docs", "static", "ui", "events", "things"})
@@ -39,48 +45,37 @@ class ThingEntry:
     thing_id: str
     lock: InstrumentLock = field(default_factory=InstrumentLock)
 
-    def action(self, name: str) -> ActionAffordance:
-        """The named action, or NotFoundError."""
-        try:
-            return type(self.thing)._actions[name]
-        except KeyError:
-            raise NotFoundError(f"thing {self.name!r} has no action {name!r}") from None
+    def affordance(self, name: str, kind: type[_A]) -> _A:
+        """The `kind` (action, property or event) called `name`, or NotFoundError."""
+        found = self.thing.affordance(name, kind)
+        if found is None:
+            raise NotFoundError(f"thing {self.name!r} has no {kind.kind} {name!r}")
+        return found
 
-    def event(self, name: str) -> EventAffordance:
-        """The named event, or NotFoundError."""
-        try:
-            return type(self.thing)._events[name]
-        except KeyError:
-            raise NotFoundError(f"thing {self.name!r} has no event {name!r}") from None
-
-    def property(self, name: str) -> PropertyAffordance:
-        """The named property, or NotFoundError."""
-        try:
-            return type(self.thing)._properties[name]
-        except KeyError:
-            raise NotFoundError(f"thing {self.name!r} has no property {name!r}") from None
-
-    def writable_property(self, name: str) -> PropertyAffordance:
-        """The named property; NotFoundError, or MethodNotAllowedError if read-only."""
-        affordance = self.property(name)
+    def check_writable(self, affordance: PropertyAffordance) -> None:
+        """MethodNotAllowedError if clients may not write `affordance`."""
         if affordance.readonly:
             raise MethodNotAllowedError(
-                f"property {name!r} of thing {self.name!r} is read-only", allowed=["GET"]
+                f"property {affordance.name!r} of thing {self.name!r} is read-only",
+                allowed=["GET"],
             )
-        return affordance
 
-    def read_property(self, name: str) -> Any:
+    def read_property(self, affordance: PropertyAffordance) -> Any:
         """The property's current value as JSON (reads never wait for the lock)."""
-        affordance = self.property(name)
         return affordance.dump(getattr(self.thing, affordance.name))
 
-    def write_property(self, name: str, value: Any, lock_timeout: float) -> Any:
+    def write_property(
+        self, affordance: PropertyAffordance, value: Any, lock_timeout: float
+    ) -> Any:
         """Validate and write a JSON value; returns the value read back as JSON.
 
         Raises MethodNotAllowedError for a read-only property, ValidationError for a bad
-        value, and InstrumentBusyError when the lock is not free within `lock_timeout`.
+        value or one the Thing refused, and InstrumentBusyError when the lock is not free
+        within `lock_timeout`. If the write worked but reading the value back fails, the
+        failure is logged and `NOT_READ` returned: the write must not look refused.
         """
-        affordance = self.writable_property(name)
+        name = affordance.name
+        self.check_writable(affordance)
         checked = affordance.validate(value)
         if affordance.lock:
             owner = f"a write of property {name!r}"
@@ -96,7 +91,16 @@ class ThingEntry:
                 self.lock.release()
         else:
             self._set(affordance, checked)
-        return self.read_property(name)
+        try:
+            return self.read_property(affordance)
+        except Exception as error:  # noqa: BLE001 - the write is done, whatever reading does
+            _logger.warning(
+                "thing %r: property %r was written, but reading it back failed: %s",
+                self.name,
+                name,
+                error,
+            )
+            return NOT_READ
 
     def _set(self, affordance: PropertyAffordance, value: Any) -> None:
         """Assign; a setter's ValueError means the value was refused, so it is a 422."""

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from labthings.core.errors import ConfigurationError
 from labthings.core.live.hub import ThingPublisher
 from labthings.core.things.actions import ActionAffordance
+from labthings.core.things.affordance import Affordance
 from labthings.core.things.events import EventAffordance
 from labthings.core.things.properties import PropertyAffordance
 
 __all__ = ["Thing"]
 
+_A = TypeVar("_A", bound=Affordance)
 _READ: Any = object()  # notify_property_changed: read the value
 
 
@@ -33,9 +36,12 @@ class Thing:
     description: ClassVar[str | None] = None
     version: ClassVar[str] = "1.0.0"
 
-    _actions: ClassVar[dict[str, ActionAffordance]] = {}
-    _properties: ClassVar[dict[str, PropertyAffordance]] = {}
-    _events: ClassVar[dict[str, EventAffordance]] = {}
+    error_statuses: ClassVar[Mapping[type[Exception], int]] = {}
+    """HTTP statuses for exceptions this Thing's code raises while serving a request
+    (e.g. a driver's DisconnectedError: 503). The server registers them when the Thing
+    is added; the most specific class wins."""
+
+    _affordances: ClassVar[dict[str, Affordance]] = {}
     _labthings_publisher: ThingPublisher | None = None  # set when a LabThing serves it
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -43,9 +49,20 @@ class Thing:
         found: dict[str, object] = {}
         for klass in reversed(cls.__mro__):
             found.update(vars(klass))  # a subclass's attribute hides its bases' one
-        cls._actions = {n: v for n, v in found.items() if isinstance(v, ActionAffordance)}
-        cls._properties = {n: v for n, v in found.items() if isinstance(v, PropertyAffordance)}
-        cls._events = {n: v for n, v in found.items() if isinstance(v, EventAffordance)}
+        cls._affordances = {n: v for n, v in found.items() if isinstance(v, Affordance)}
+        for affordance in cls._affordances.values():
+            affordance.check(cls)
+
+    @classmethod
+    def affordance(cls, name: str, kind: type[_A]) -> _A | None:
+        """The affordance called `name` if it is a `kind` (an action, ...), else None."""
+        found = cls._affordances.get(name)
+        return found if isinstance(found, kind) else None
+
+    @classmethod
+    def affordances(cls, kind: type[_A]) -> dict[str, _A]:
+        """The affordances of this Thing class that are `kind`s, by name, in declaration order."""
+        return {n: a for n, a in cls._affordances.items() if isinstance(a, kind)}
 
     @classmethod
     def thing_title(cls) -> str:
@@ -60,17 +77,17 @@ class Thing:
     @classmethod
     def actions(cls) -> dict[str, ActionAffordance]:
         """The actions of this Thing class, by name."""
-        return dict(cls._actions)
+        return cls.affordances(ActionAffordance)
 
     @classmethod
     def properties(cls) -> dict[str, PropertyAffordance]:
         """The properties of this Thing class, by name."""
-        return dict(cls._properties)
+        return cls.affordances(PropertyAffordance)
 
     @classmethod
     def events(cls) -> dict[str, EventAffordance]:
         """The events this Thing class declares, by name."""
-        return dict(cls._events)
+        return cls.affordances(EventAffordance)
 
     def emit(self, name: str, data: Any = None) -> None:
         """Send a declared event to every subscriber; does nothing when not served.
@@ -78,12 +95,11 @@ class Thing:
         Raises ConfigurationError for an undeclared event and TypeError/ValueError if
         `data` cannot be sent as JSON.
         """
-        try:
-            affordance = type(self)._events[name]
-        except KeyError:
+        affordance = self.affordance(name, EventAffordance)
+        if affordance is None:
             raise ConfigurationError(
                 f"{type(self).__name__} declares no event {name!r}; declare it with thing_event"
-            ) from None
+            )
         value = affordance.dump(data)
         if self._labthings_publisher is not None:
             self._labthings_publisher.event(name, value)
@@ -94,7 +110,9 @@ class Thing:
         Pass the new `value` if you have it; otherwise it is read (so from the hardware,
         for a getter), and only if someone watches.
         """
-        affordance = type(self)._properties[name]
+        affordance = self.affordance(name, PropertyAffordance)
+        if affordance is None:
+            raise ConfigurationError(f"{type(self).__name__} declares no property {name!r}")
         publisher = self._labthings_publisher
         if publisher is not None and publisher.watching_property(name):
             current = getattr(self, name) if value is _READ else value

@@ -1,4 +1,4 @@
-"""Instrument failures during a request map to gateway errors naming port and command."""
+"""Errors as RFC 9457 problems: registered statuses (a driver's errors), the rest 500."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ import pytest
 from flask.testing import FlaskClient
 
 from devices.errors import (
+    DeviceError,
     DeviceReportedError,
     DeviceTimeoutError,
     DisconnectedError,
     ProtocolError,
 )
-from labthings import LabThing, Thing, thing_property
+from labthings import ConfigurationError, LabThing, Thing, thing_property
 
 
 class Flaky(Thing):
     """Each property fails the way its name says."""
+
+    # As a Thing wrapping a driver declares them; the general class comes first on
+    # purpose: the most specific class of an error decides, whatever the order.
+    error_statuses = {DeviceError: 502, DisconnectedError: 503, DeviceTimeoutError: 504}
 
     @thing_property
     def unplugged(self) -> float:
@@ -66,3 +71,43 @@ def test_a_setter_refusing_a_value_is_422(client: FlaskClient) -> None:
     assert response.status_code == 422
     assert response.get_json()["errors"] == {"picky": ["must be even"]}
     assert client.put("/flaky/properties/picky", json=4).status_code == 200
+
+
+class Failing(Thing):
+    """Raises errors no one registered."""
+
+    @thing_property
+    def broken(self) -> float:
+        raise DisconnectedError("connection lost", port="/dev/ttyUSB0", command="POS?")
+
+    @thing_property
+    def buggy(self) -> float:
+        raise KeyError("internal detail")
+
+
+def test_an_unregistered_error_is_a_500_without_detail() -> None:
+    labthing = LabThing(title="Failing lab")
+    labthing.add_thing("failing", Failing())
+    client = labthing.create_app().test_client()
+    for name in ("broken", "buggy"):
+        response = client.get(f"/failing/properties/{name}")
+        assert response.status_code == 500
+        assert "ttyUSB0" not in response.get_data(as_text=True)
+        assert "internal detail" not in response.get_data(as_text=True)
+
+
+def test_the_server_registers_errors_for_any_thing() -> None:
+    labthing = LabThing(title="Failing lab")
+    labthing.add_thing("failing", Failing())
+    labthing.register_error(DisconnectedError, 503)
+    client = labthing.create_app().test_client()
+    response = client.get("/failing/properties/broken")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert client.get("/failing/properties/buggy").status_code == 500
+
+
+@pytest.mark.parametrize(("kind", "status"), [(KeyError, 200), (int, 404), (KeyError, "404")])
+def test_registering_a_non_error_status_or_class_is_refused(kind: type, status: object) -> None:
+    with pytest.raises(ConfigurationError):
+        LabThing().register_error(kind, status)  # type: ignore[arg-type]

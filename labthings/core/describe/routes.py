@@ -1,0 +1,229 @@
+"""The route table: every HTTP route of a server, defined once.
+
+The Flask rules (`labthings.http.views`), the OpenAPI paths (`openapi.py`) and the Thing
+Description forms (`td.py`) are all made from `ROUTES`. A route's path is a template:
+`{thing}` is a Thing's name, `{name}` the name of one of its affordances, and any other
+`{variable}` stays a variable of the URL (`{id}` of an invocation).
+
+Each operation names the HTTP features it uses (`etag`, `long-poll`, `pagination`,
+`json-body`, `prefer`, `event-stream`); the module implementing a feature also documents
+it, and the document builder applies that piece to each operation that names it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from labthings.core.describe import operations as doc
+from labthings.core.describe.operations import Target
+from labthings.core.things.actions import ActionAffordance
+from labthings.core.things.affordance import Affordance
+from labthings.core.things.events import EventAffordance
+from labthings.core.things.properties import PropertyAffordance
+
+__all__ = [
+    "AFFORDANCE_KINDS",
+    "ROUTES",
+    "Operation",
+    "Route",
+    "Scope",
+    "TdForm",
+    "Target",
+    "flask_rule",
+]
+
+
+class Scope(enum.Enum):
+    """What one concrete path of a route is about, so what its template is filled with."""
+
+    SERVER = "server"
+    THING = "thing"
+    PROPERTY = "property"
+    ACTION = "action"
+    EVENT = "event"
+
+
+AFFORDANCE_KINDS: dict[Scope, type[Affordance]] = {
+    Scope.PROPERTY: PropertyAffordance,
+    Scope.ACTION: ActionAffordance,
+    Scope.EVENT: EventAffordance,
+}
+"""The affordance each per-affordance scope is expanded over."""
+
+
+@dataclass(frozen=True)
+class TdForm:
+    """How an operation appears in a Thing Description: as the form of `op` on `on`.
+
+    `query` is appended to the href (`thing={thing}` filters a server-wide list).
+    """
+
+    op: str
+    on: Scope
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One HTTP method of a route: its OpenAPI object, features and TD form."""
+
+    method: str
+    describe: Callable[[Target], dict[str, Any]] | None
+    """The operation's own OpenAPI object; None keeps it out of the document."""
+    features: tuple[str, ...] = ()
+    td: TdForm | None = None
+    applies: Callable[[Target], bool] = lambda target: True
+    """Whether a concrete path has this operation (writing a read-only property has not)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """A URL template, what it is about, and its operations."""
+
+    endpoint: str
+    path: str
+    scope: Scope
+    operations: tuple[Operation, ...]
+    stream: bool = False
+    """A `text/event-stream` (Server-Sent Events) route."""
+    optional_slash: bool = False
+    """`/stage` serves what `/stage/` does (a TD's relative hrefs need the slash)."""
+
+    @property
+    def methods(self) -> list[str]:
+        """The HTTP methods of the route, in table order."""
+        return [operation.method for operation in self.operations]
+
+
+def _writable(target: Target) -> bool:
+    affordance = target.affordance
+    return isinstance(affordance, PropertyAffordance) and not affordance.readonly
+
+
+_STREAM = ("event-stream",)
+
+
+def _stream(
+    endpoint: str,
+    path: str,
+    scope: Scope,
+    describe: Callable[[Target], dict[str, Any]],
+    td: TdForm | None = None,
+) -> Route:
+    """A Server-Sent Events route: one GET that names the `event-stream` feature."""
+    return Route(endpoint, path, scope, (Operation("GET", describe, _STREAM, td),), stream=True)
+
+
+def _undocumented(endpoint: str, path: str) -> Route:
+    """A GET route kept out of the OpenAPI document (the docs and the web page)."""
+    return Route(endpoint, path, Scope.SERVER, (Operation("GET", None),))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("index", "/", Scope.SERVER, (Operation("GET", doc.index),)),
+    Route(
+        "thing",
+        "/{thing}/",
+        Scope.THING,
+        (Operation("GET", doc.thing_description),),
+        optional_slash=True,
+    ),
+    Route(
+        "property",
+        "/{thing}/properties/{name}",
+        Scope.PROPERTY,
+        (
+            Operation("GET", doc.read_property, ("etag",), TdForm("readproperty", Scope.PROPERTY)),
+            Operation(
+                "PUT",
+                doc.write_property,
+                ("json-body",),
+                TdForm("writeproperty", Scope.PROPERTY),
+                applies=_writable,
+            ),
+        ),
+    ),
+    _stream(
+        "property-events",
+        "/{thing}/properties/{name}/events",
+        Scope.PROPERTY,
+        doc.observe_property,
+        TdForm("observeproperty", Scope.PROPERTY),
+    ),
+    Route(
+        "action",
+        "/{thing}/actions/{name}",
+        Scope.ACTION,
+        (
+            Operation(
+                "POST",
+                doc.invoke_action,
+                ("json-body", "prefer"),
+                TdForm("invokeaction", Scope.ACTION),
+            ),
+            Operation("GET", doc.list_action_invocations, ("pagination",)),
+        ),
+    ),
+    Route(
+        "invocations",
+        "/actions",
+        Scope.SERVER,
+        (
+            Operation(
+                "GET",
+                doc.list_invocations,
+                ("pagination",),
+                TdForm("queryallactions", Scope.THING, query="thing={thing}"),
+            ),
+        ),
+    ),
+    Route(
+        "invocation",
+        "/actions/{id}",
+        Scope.SERVER,
+        (
+            Operation(
+                "GET",
+                doc.get_invocation,
+                ("etag", "long-poll"),
+                TdForm("queryaction", Scope.ACTION),
+            ),
+            Operation("DELETE", doc.cancel_invocation, (), TdForm("cancelaction", Scope.ACTION)),
+        ),
+    ),
+    _stream(
+        "thing-events",
+        "/{thing}/events",
+        Scope.THING,
+        doc.subscribe_all_events,
+        TdForm("subscribeallevents", Scope.THING),
+    ),
+    _stream(
+        "event",
+        "/{thing}/events/{name}",
+        Scope.EVENT,
+        doc.subscribe_event,
+        TdForm("subscribeevent", Scope.EVENT),
+    ),
+    _stream("invocation-events", "/actions/{id}/events", Scope.SERVER, doc.watch_invocation),
+    _stream("invocations-events", "/actions/events", Scope.SERVER, doc.watch_invocations),
+    _stream("events", "/events", Scope.SERVER, doc.watch_everything),
+    _undocumented("docs", "/docs/"),
+    _undocumented("openapi", "/docs/openapi.json"),
+    _undocumented("docs-asset", "/docs/static/{filename:path}"),
+    _undocumented("ui", "/ui/"),
+    _undocumented("ui-asset", "/ui/{filename:path}"),
+)
+
+_VARIABLE = re.compile(r"\{(\w+)(?::(\w+))?\}")
+
+
+def flask_rule(path: str) -> str:
+    """The Flask/werkzeug rule of a path template: `{id}` -> `<id>`, `{f:path}` -> `<path:f>`."""
+    return _VARIABLE.sub(
+        lambda m: f"<{m.group(2)}:{m.group(1)}>" if m.group(2) else f"<{m.group(1)}>", path
+    )

@@ -1,0 +1,198 @@
+"""The invocation record, defined once: its fields, their schema, and who sees which.
+
+`RECORD_FIELDS` is the single list of what a record holds. The snapshot a client reads,
+the light `update` that live streams carry, the `href`/`links` added for a client's
+server root, and the OpenAPI schema are all made from it, so a new field is one entry
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from labthings.core.jsonvalues import now_utc
+
+__all__ = [
+    "FINISHED",
+    "LOG_ENTRY_SCHEMA",
+    "RECORD_FIELDS",
+    "RecordField",
+    "TaskState",
+    "TaskStatus",
+    "live_update",
+    "log_entry",
+    "record_href",
+    "record_schema",
+    "snapshot",
+    "with_links",
+]
+
+
+class TaskStatus(str, enum.Enum):
+    """Where an invocation is in its life; the last three are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.CANCELLED, TaskStatus.ERROR})
+
+
+@dataclass(eq=False)
+class TaskState:
+    """Everything a record is made from; the owning TaskThread guards it with its lock."""
+
+    id: str
+    thing: str
+    action: str
+    input: dict[str, Any]
+    log: deque[dict[str, Any]]
+    status: TaskStatus = TaskStatus.PENDING
+    progress: int | None = None
+    message: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    output: Any = None
+    error: dict[str, Any] | None = None
+    cancel_requested: bool = False
+    time_requested: datetime = field(default_factory=now_utc)
+    time_started: datetime | None = None
+    time_completed: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordField:
+    """One member of the record: its name, OpenAPI schema and how to read it.
+
+    `read` returns a fresh JSON value (containers copied), so a record never shares
+    mutable state with the task. `live` fields also travel in `update` events.
+    """
+
+    name: str
+    schema: dict[str, Any]
+    read: Callable[[TaskState], Any]
+    live: bool = False
+    required: bool = True
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {**_TIME, "nullable": True}
+
+RECORD_FIELDS: tuple[RecordField, ...] = (
+    RecordField("id", {"type": "string"}, lambda s: s.id, live=True),
+    RecordField("action", {"type": "string"}, lambda s: s.action, live=True),
+    RecordField("thing", {"type": "string"}, lambda s: s.thing, live=True),
+    RecordField(
+        "status",
+        {"type": "string", "enum": [status.value for status in TaskStatus]},
+        lambda s: s.status.value,
+        live=True,
+    ),
+    RecordField(
+        "progress",
+        {"type": "integer", "minimum": 0, "maximum": 100, "nullable": True},
+        lambda s: s.progress,
+        live=True,
+    ),
+    RecordField("message", {"type": "string", "nullable": True}, lambda s: s.message, live=True),
+    RecordField("cancelRequested", {"type": "boolean"}, lambda s: s.cancel_requested, live=True),
+    RecordField("data", {"type": "object"}, lambda s: dict(s.data), live=True),
+    RecordField("input", {"type": "object"}, lambda s: dict(s.input)),
+    RecordField("output", {"nullable": True}, lambda s: s.output),
+    RecordField(
+        "error",
+        {"allOf": [_ref("Problem")], "nullable": True},
+        lambda s: None if s.error is None else dict(s.error),
+    ),
+    RecordField("log", {"type": "array", "items": _ref("LogEntry")}, lambda s: list(s.log)),
+    RecordField("timeRequested", _TIME, lambda s: s.time_requested.isoformat()),
+    RecordField("timeStarted", _NULLABLE_TIME, lambda s: _iso(s.time_started)),
+    RecordField("timeCompleted", _NULLABLE_TIME, lambda s: _iso(s.time_completed)),
+)
+
+_LINK_SCHEMAS: dict[str, dict[str, Any]] = {
+    "href": {"type": "string", "format": "uri"},
+    "links": {"type": "array", "items": _ref("Link")},
+}
+"""Members added for the client's server root (`with_links`), not stored."""
+
+LOG_ENTRY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "levelname": {"type": "string"},
+        "levelno": {"type": "integer"},
+        "message": {"type": "string"},
+        "created": _TIME,
+        "logger": {"type": "string"},
+    },
+}
+
+
+def snapshot(state: TaskState) -> dict[str, Any]:
+    """The whole record as a new dict of JSON values (no `href`/`links`)."""
+    return {spec.name: spec.read(state) for spec in RECORD_FIELDS}
+
+
+def live_update(state: TaskState) -> dict[str, Any]:
+    """The light view sent in `update` events: status, progress, message and data."""
+    return {spec.name: spec.read(state) for spec in RECORD_FIELDS if spec.live}
+
+
+def record_href(root: str, task_id: str) -> str:
+    """The absolute URL of one invocation; `root` is the server root, ending with '/'."""
+    return f"{root}actions/{task_id}"
+
+
+def with_links(record: Mapping[str, Any], root: str) -> dict[str, Any]:
+    """A copy of `record` with its absolute `href` and `links` for a server at `root`."""
+    href = record_href(root, record["id"])
+    thing, action = record["thing"], record["action"]
+    return {
+        **record,
+        "href": href,
+        "links": [
+            {"rel": "self", "href": href},
+            {"rel": "thing", "href": f"{root}{thing}/"},
+            {"rel": "invocations", "href": f"{root}{thing}/actions/{action}"},
+        ],
+    }
+
+
+def record_schema() -> dict[str, Any]:
+    """The OpenAPI 3.0 schema of the record as clients receive it."""
+    properties = {spec.name: spec.schema for spec in RECORD_FIELDS}
+    properties.update(_LINK_SCHEMAS)
+    required = [spec.name for spec in RECORD_FIELDS if spec.required]
+    return {
+        "type": "object",
+        "description": "One invocation of an action, as it stands.",
+        "properties": properties,
+        "required": required + list(_LINK_SCHEMAS),
+    }
+
+
+def log_entry(record: logging.LogRecord) -> dict[str, Any]:
+    """A log record as the JSON entry kept in a task's `log`."""
+    return {
+        "levelname": record.levelname,
+        "levelno": record.levelno,
+        "message": record.getMessage(),
+        "created": datetime.fromtimestamp(record.created, tz=now_utc().tzinfo).isoformat(),
+        "logger": record.name,
+    }

@@ -1,0 +1,40 @@
+"""What the views of one server work with, passed to each view when it is made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask.views import MethodView
+
+from labthings.core.describe.td import ThingDescriptionBuilder
+from labthings.core.live.hub import EventHub
+from labthings.core.settings import Settings
+from labthings.core.tasks.runner import TaskRunner
+from labthings.core.things.registry import ThingRegistry
+
+__all__ = ["ServiceView", "Services"]
+
+
+@dataclass(frozen=True)
+class Services:
+    """The collaborators of every view: no view looks anything up globally."""
+
+    registry: ThingRegistry
+    runner: TaskRunner
+    hub: EventHub
+    settings: Settings
+    index: Callable[[str], dict[str, Any]]
+    """The `GET /` document for a server root."""
+    descriptions: Mapping[str, ThingDescriptionBuilder]
+    """Each Thing's TD builder, by Thing name."""
+    openapi: dict[str, Any]
+    """The OpenAPI document, built once."""
+
+
+class ServiceView(MethodView):
+    """A view made with the server's `Services`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
