@@ -53,6 +53,18 @@ class TaskFinishedError(ConflictError):
     """Cancelling a task that has already finished."""
 
 
+class ThingOpenError(LabThingsError):
+    """A Thing's `__enter__` failed when the server started; says which Thing and why.
+
+    The original exception is its `__cause__`.
+    """
+
+    def __init__(self, name: str, error: Exception) -> None:
+        detail = f": {error}" if str(error) else ""
+        super().__init__(f"thing {name!r} failed to open: {type(error).__name__}{detail}")
+        self.name = name
+
+
 class ShuttingDownError(LabThingsError):
     """The server is stopping and accepts no new invocations."""
 

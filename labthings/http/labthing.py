@@ -10,7 +10,7 @@ from flask import Flask
 
 from labthings.core.describe.openapi import build_openapi
 from labthings.core.describe.td import ThingDescriptionBuilder
-from labthings.core.errors import ConfigurationError
+from labthings.core.errors import ConfigurationError, ThingOpenError
 from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
 from labthings.core.tasks import logs as task_logs
@@ -140,12 +140,17 @@ class LabThing:
         }
 
     def open(self) -> None:
-        """Enter every Thing in the order added; on a failure, exit those already entered."""
+        """Enter every Thing in the order added; on a failure, exit those already entered.
+
+        A Thing whose `__enter__` raises makes this raise ThingOpenError naming it.
+        """
         for entry in self.registry:
             try:
                 entry.thing.__enter__()
+            except Exception as error:
+                self.close()
+                raise ThingOpenError(entry.name, error) from error
             except BaseException:
-                _logger.exception("thing %r failed to open", entry.name)
                 self.close()
                 raise
             self._opened.append(entry.thing)

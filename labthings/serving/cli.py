@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Sequence
 
 from labthings import __version__
+from labthings.core.errors import ThingOpenError
 from labthings.serving.console import configure_logging
 from labthings.serving.server import DEFAULT_THREADS, ListenError, serve
 from labthings.serving.targets import TargetError, load_labthing, read_options
@@ -58,8 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ListenError as error:
         return _fail(_cannot_listen(error), 1)
-    except Exception as error:  # a Thing failed to open; the LabThing logged its traceback
-        return _fail(_could_not_start(error), 1)
+    except ThingOpenError as error:
+        return _fail(f"could not start: {error}", 1, error if debug else None)
+    except Exception as error:  # anything else that stopped the start
+        return _fail(_could_not_start(error), 1, error if debug else None)
     return 0
 
 

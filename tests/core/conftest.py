@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,8 +26,8 @@ def make_runner(gates: Gates) -> Iterator[Callable[..., TaskRunner]]:
     """Build TaskRunners from Settings keywords; each is shut down at teardown."""
     made: list[TaskRunner] = []
 
-    def make(**settings: Any) -> TaskRunner:
-        runner = TaskRunner(Settings(**settings))
+    def make(clock: Callable[[], float] = time.time, **settings: Any) -> TaskRunner:
+        runner = TaskRunner(Settings(**settings), clock=clock)
         made.append(runner)
         return runner
 

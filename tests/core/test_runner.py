@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_helpers import WAIT, Gates, finish, invoke, read, serve, wait_until, write
+from core_helpers import WAIT, FakeClock, Gates, finish, invoke, read, serve, wait_until, write
 
 from labthings import (
     ConfigurationError,
@@ -27,6 +27,7 @@ from labthings import (
     thing_property,
 )
 from labthings.core.errors import ShuttingDownError, TaskFinishedError
+from labthings.core.live.hub import Event, EventHub
 from labthings.core.tasks import runner as runner_module
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.things.locks import InstrumentLock
@@ -348,11 +349,14 @@ def test_finished_tasks_are_evicted_by_count_but_running_ones_never(
 def test_finished_tasks_are_evicted_by_age_but_running_ones_never(
     make_runner: Callable[..., TaskRunner], entry: ThingEntry
 ) -> None:
-    runner = make_runner(history_max_age=0.2)
+    clock = FakeClock()
+    runner = make_runner(history_max_age=60, clock=clock)
     long = invoke(runner, entry, "quick", {"pause": 30})
     done = [finish(invoke(runner, entry, "quick", {"n": n}))["id"] for n in range(3)]
     assert [r["id"] for r in runner.page(limit=100).records] == [*reversed(done), long.id]
-    time.sleep(0.25)
+    clock.advance(59)
+    assert [r["id"] for r in runner.page(limit=100).records] == [*reversed(done), long.id]
+    clock.advance(2)
     assert [r["id"] for r in runner.page(limit=100).records] == [long.id]
     with pytest.raises(NotFoundError):
         runner.get(done[0])
@@ -646,3 +650,35 @@ def test_settings_have_lab_friendly_defaults() -> None:
     settings = Settings()
     assert settings.history_max_count > 0 and settings.task_log_max > 0
     assert settings.list_default_limit <= settings.list_max_limit
+
+
+class FlakyHub(EventHub):
+    """A hub whose first publish fails, as a broken watcher filter might."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = True
+
+    def publish(self, topic: str, kind: str, data: Any) -> Event:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("hub broke once")
+        return super().publish(topic, kind, data)
+
+
+def test_a_failing_hub_never_loses_a_finish(entry: ThingEntry) -> None:
+    hub = FlakyHub()
+    runner = TaskRunner(Settings(history_max_count=1), hub)
+    watcher = hub.subscribe(lambda event: event.kind == "record")
+    try:
+        first = finish(invoke(runner, entry, "quick", {"n": 1}))
+        finish(invoke(runner, entry, "quick", {"n": 2}))
+        # The runner recorded both finishes (so it evicted the first by count) ...
+        with pytest.raises(NotFoundError):
+            runner.get(first["id"])
+        # ... and watchers got both final records although the hub failed once before.
+        records = [watcher.get(WAIT), watcher.get(WAIT)]
+        assert [getattr(item, "data", {}).get("output") for item in records] == [1, 2]
+    finally:
+        watcher.close()
+        runner.shutdown(WAIT)

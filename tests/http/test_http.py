@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from lab_for_tests import make_labthing
 from werkzeug.test import TestResponse
 
-from labthings import LabThing
+from labthings import ConfigurationError, LabThing, Settings
 
 RECORD_FIELDS = {
     "id", "action", "thing", "href", "status", "progress", "message", "data", "input",
@@ -445,3 +445,30 @@ def test_things_cannot_be_added_after_the_app_is_built(labthing: LabThing) -> No
     labthing.create_app()
     with pytest.raises(ConfigurationError):
         labthing.add_thing("late", Calculator())
+
+
+def test_a_null_body_starts_an_action_without_arguments(client: FlaskClient) -> None:
+    # W3C WoT clients send `null` as the body of an action without input.
+    response = client.post("/calc/actions/echo", data="null", content_type="application/json")
+    assert response.status_code == 201
+    assert response.get_json()["input"] == {"value": None}
+    missing = client.post("/calc/actions/add", data="null", content_type="application/json")
+    assert set(assert_problem(missing, 422)["errors"]) == {"a", "b"}
+
+
+@pytest.mark.parametrize("tag", ['""', "", "*", '"nonsense"', 'W/""'])
+def test_any_if_none_match_on_a_record_is_handled(client: FlaskClient, tag: str) -> None:
+    task_id = client.post("/calc/actions/add", json={"a": 1, "b": 2}).get_json()["id"]
+    response = client.get(f"/actions/{task_id}?wait=0.05", headers={"If-None-Match": tag})
+    assert response.status_code in (200, 304)
+    assert client.get(f"/actions/{task_id}", headers={"If-None-Match": tag}).status_code in (
+        200,
+        304,
+    )
+
+
+def test_settings_and_overrides_both_apply() -> None:
+    labthing = LabThing(settings=Settings(cancel_wait=2.0), max_wait=5)
+    assert (labthing.settings.cancel_wait, labthing.settings.max_wait) == (2.0, 5)
+    with pytest.raises(ConfigurationError, match="max_wiat"):
+        LabThing(max_wiat=5)

@@ -111,3 +111,35 @@ def test_the_server_registers_errors_for_any_thing() -> None:
 def test_registering_a_non_error_status_or_class_is_refused(kind: type, status: object) -> None:
     with pytest.raises(ConfigurationError):
         LabThing().register_error(kind, status)  # type: ignore[arg-type]
+
+
+class Fragile(Thing):
+    """Writes reach the instrument; reading back then fails."""
+
+    def __init__(self) -> None:
+        self.written: list[int] = []
+
+    @thing_property
+    def level(self) -> int:
+        if self.written:
+            raise DeviceTimeoutError("no reply within 1 s", port="/dev/ttyUSB0", command="LVL?")
+        return 0
+
+    @level.setter
+    def level(self, value: int) -> None:
+        self.written.append(value)
+
+
+def test_a_write_whose_read_back_fails_is_not_reported_as_refused() -> None:
+    fragile = Fragile()
+    labthing = LabThing(title="Fragile lab")
+    labthing.add_thing("fragile", fragile)
+    app = labthing.create_app()
+    client = app.test_client()
+    watcher = labthing.hub.subscribe(lambda event: True)  # so the setter's change is read back
+    try:
+        response = client.put("/fragile/properties/level", json=3)
+    finally:
+        watcher.close()
+    assert response.status_code == 204  # written; no value to show
+    assert fragile.written == [3]

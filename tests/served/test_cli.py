@@ -189,8 +189,9 @@ def test_a_thing_that_fails_to_open_is_reported_without_a_traceback(tmp_path: Pa
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
-    assert "thing 'lamp' failed to open" in lines[0]
-    assert lines[-1] == "labthings: could not start: OSError: no lamp on /dev/ttyLAMP"
+    assert lines == [
+        "labthings: could not start: thing 'lamp' failed to open: OSError: no lamp on /dev/ttyLAMP"
+    ]
 
     debugged = run_labthings("serve", target, "--port", "0", "--debug")
     assert debugged.returncode == 1

@@ -82,3 +82,16 @@ def read(entry: ThingEntry, name: str) -> Any:
 def write(entry: ThingEntry, name: str, value: Any, lock_timeout: float) -> Any:
     """Write the property `name` of `entry` as a PUT would; the value read back."""
     return entry.write_property(entry.affordance(name, PropertyAffordance), value, lock_timeout)
+
+
+class FakeClock:
+    """A clock for `TaskRunner(clock=...)` that moves only when told, from the real now."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -8,6 +8,7 @@ with `{"type": "null"}`, keywords TDs do not know are dropped).
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from apispec import APISpec
@@ -49,8 +50,33 @@ def _converter() -> OpenAPIConverter:
 
 
 def field_schema(field: fields.Field) -> dict[str, Any]:
-    """The OpenAPI 3.0 schema object of one field."""
-    return dict(_converter().field2property(field))
+    """The OpenAPI 3.0 schema object of one field, with examples a person would type."""
+    return _with_examples(dict(_converter().field2property(field)))
+
+
+def _with_examples(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give bounded numbers an `example` near zero.
+
+    Swagger UI fills example bodies with a number's maximum when it has one, so a plain
+    `int` argument limited to 32 bits was offered as 2147483647 steps. Nested item and
+    property schemas are treated too; a schema with a default or example keeps it.
+    """
+    if "items" in schema and isinstance(schema["items"], dict):
+        schema["items"] = _with_examples(dict(schema["items"]))
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {
+            name: _with_examples(dict(inner)) for name, inner in schema["properties"].items()
+        }
+    bounded = "minimum" in schema or "maximum" in schema
+    if schema.get("type") in ("integer", "number") and bounded:
+        if "example" not in schema and "default" not in schema:
+            schema["example"] = _example_between(schema)
+    return schema
+
+
+def _example_between(schema: dict[str, Any]) -> float:
+    """The value within the schema's bounds that is nearest zero."""
+    return min(max(0, schema.get("minimum", -math.inf)), schema.get("maximum", math.inf))
 
 
 def object_schema(schema: Schema) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,16 @@ class TaskRunner:
     never evicted, so they can always be found and cancelled.
     """
 
-    def __init__(self, settings: Settings, hub: EventHub | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hub: EventHub | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`clock` gives the time in seconds since the epoch (tests pass their own)."""
         self._settings = settings
+        self._clock = clock
         self._hub = hub
         self._tasks: dict[str, Invocation] = {}
         self._finished: deque[FinishedInvocation] = deque()  # in the order they finished
@@ -161,7 +169,7 @@ class TaskRunner:
         Only finished tasks are in `_finished`, oldest first, so this looks at as few
         tasks as it evicts (plus one).
         """
-        oldest_allowed = time.time() - self._settings.history_max_age
+        oldest_allowed = self._clock() - self._settings.history_max_age
         while self._finished:
             first = self._finished[0]
             completed = first.time_completed
