@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 from types import MethodType
 from typing import Annotated, Any, Literal
 
+import numpy
 import pytest
 from marshmallow.validate import Range
 
@@ -312,3 +314,53 @@ def test_an_unresolvable_annotation_is_a_configuration_error() -> None:
         @action
         def act(self: Any, value: NoSuchType) -> None:  # type: ignore[name-defined]  # noqa: F821
             pass
+
+
+class Analysis(Thing):
+    """Returns numpy values, converted by the return annotations."""
+
+    @action
+    def spectrum(self) -> list[float]:
+        return numpy.linspace(0.0, 1.0, 3)
+
+    @action
+    def peak(self) -> float:
+        return numpy.float32(1.5)
+
+    @action
+    def count(self) -> int:
+        return numpy.int64(7)
+
+    @action
+    def saturated(self) -> bool:
+        return numpy.bool_(True)
+
+    @action
+    def channels(self) -> list[int]:
+        return {3, 1, 2}
+
+    @action
+    def unannotated(self):  # no return annotation, on purpose
+        return numpy.int64(7)
+
+
+@pytest.mark.parametrize(
+    ("name", "output"),
+    [
+        ("spectrum", [0.0, 0.5, 1.0]),
+        ("peak", 1.5),
+        ("count", 7),
+        ("saturated", True),
+        ("channels", [1, 2, 3]),
+    ],
+)
+def test_return_annotations_convert_numpy_values_and_sets(name: str, output: Any) -> None:
+    affordance = Analysis.actions()[name]
+    dumped = affordance.dump_output(affordance.func(Analysis()))
+    assert json.dumps(dumped) == json.dumps(output)  # plain JSON types, not numpy's
+
+
+def test_without_an_annotation_a_numpy_value_is_refused() -> None:
+    affordance = Analysis.actions()["unannotated"]
+    with pytest.raises(TypeError, match="not a JSON value"):
+        affordance.dump_output(affordance.func(Analysis()))

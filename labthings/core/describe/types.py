@@ -56,6 +56,14 @@ class StrictBoolean(fields.Boolean):
             raise self.make_error("invalid", input=value)
         return value
 
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        # A numpy boolean becomes JSON's through `.item()`; anything else that is not a
+        # boolean is left as it is, for the JSON check to refuse.
+        item = getattr(value, "item", None)
+        if not isinstance(value, bool) and callable(item) and isinstance(item(), bool):
+            return item()
+        return super()._serialize(value, attr, obj, **kwargs)
+
 
 _SCALARS: dict[Any, type[fields.Field]] = {
     int: StrictInteger,
