@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from served import ServedLab  # noqa: E402
 from wrk import run_wrk  # noqa: E402
