@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from labthings import LabThing
-from labthings.core.describe.openapi import build_openapi, expand
+from labthings.core.describe.openapi import Fragment, build_openapi, expand
 from labthings.core.describe.routes import ROUTES, flask_rule
 from labthings.core.errors import ConfigurationError
 from labthings.http.routes import FEATURE_DOCS, VIEWS
@@ -29,15 +30,19 @@ def test_the_flask_rules_are_exactly_the_table(labthing: LabThing) -> None:
     }
 
 
-def test_the_openapi_paths_are_the_table_expanded(labthing: LabThing) -> None:
-    document = build_openapi(
+def openapi_of(labthing: LabThing, features: Mapping[str, Fragment]) -> dict[str, Any]:
+    return build_openapi(
         title="t",
         description="",
         version="1",
         registry=labthing.registry,
         settings=labthing.settings,
-        features=FEATURE_DOCS,
+        features=features,
     )
+
+
+def test_the_openapi_paths_are_the_table_expanded(labthing: LabThing) -> None:
+    document = openapi_of(labthing, FEATURE_DOCS)
     expected: dict[str, set[str]] = {}
     for route in ROUTES:
         for path, target in expand(route, labthing.registry, labthing.settings):
@@ -56,14 +61,7 @@ def test_the_openapi_paths_are_the_table_expanded(labthing: LabThing) -> None:
 def test_an_undocumented_feature_is_refused(labthing: LabThing) -> None:
     features = {name: piece for name, piece in FEATURE_DOCS.items() if name != "etag"}
     with pytest.raises(ConfigurationError, match="etag"):
-        build_openapi(
-            title="t",
-            description="",
-            version="1",
-            registry=labthing.registry,
-            settings=labthing.settings,
-            features=features,
-        )
+        openapi_of(labthing, features)
 
 
 def test_each_feature_documents_the_operations_that_use_it(client: FlaskClient) -> None:
