@@ -43,6 +43,7 @@ RECORD_KEYS = {
     "timeRequested",
     "timeStarted",
     "timeCompleted",
+    "requestedBy",
 }
 
 

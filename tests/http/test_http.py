@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 from labthings import ConfigurationError, LabThing, Settings
 
 RECORD_FIELDS = {
-    "id", "action", "thing", "href", "status", "progress", "message", "data", "input",
+    "id", "action", "thing", "href", "status", "progress", "message", "data", "input", "requestedBy",
     "output", "error", "log", "timeRequested", "timeStarted", "timeCompleted", "links",
 }  # fmt: skip
 

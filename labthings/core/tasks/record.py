@@ -66,6 +66,7 @@ class TaskState:
     time_requested: datetime = field(default_factory=now_utc)
     time_started: datetime | None = None
     time_completed: datetime | None = None
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,11 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
     RecordField("timeRequested", _TIME, lambda s: s.time_requested.isoformat()),
     RecordField("timeStarted", _NULLABLE_TIME, lambda s: _iso(s.time_started)),
     RecordField("timeCompleted", _NULLABLE_TIME, lambda s: _iso(s.time_completed)),
+    RecordField(
+        "requestedBy",
+        {"type": "string", "nullable": True, "description": "The access token's name, or null."},
+        lambda s: s.requested_by,
+    ),
 )
 
 _LINK_SCHEMAS: dict[str, dict[str, Any]] = {

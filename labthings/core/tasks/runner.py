@@ -55,8 +55,18 @@ class TaskRunner:
         self._lock = threading.Lock()
         self._closed = False
 
-    def invoke(self, entry: ThingEntry, affordance: ActionAffordance, body: Any) -> TaskThread:
-        """Validate `body` against an action of `entry` and start its task (none if invalid)."""
+    def invoke(
+        self,
+        entry: ThingEntry,
+        affordance: ActionAffordance,
+        body: Any,
+        *,
+        requested_by: str | None = None,
+    ) -> TaskThread:
+        """Validate `body` against an action of `entry` and start its task (none if invalid).
+
+        `requested_by` names who asked (an access token's name), for the record.
+        """
         arguments = affordance.validate_input(body)
         task = TaskThread(
             thing=entry.name,
@@ -68,6 +78,7 @@ class TaskRunner:
             instrument_lock=entry.lock if affordance.lock else None,
             log_limit=self._settings.task_log_max,
             listener=self._changed,
+            requested_by=requested_by,
         )
         with self._lock:
             if self._closed:

@@ -68,6 +68,7 @@ class TaskThread(threading.Thread):
         instrument_lock: InstrumentLock | None = None,
         log_limit: int = 1000,
         listener: TaskListener | None = None,
+        requested_by: str | None = None,
     ) -> None:
         task_id = str(uuid.uuid4())
         super().__init__(name=f"labthings-task-{action}-{task_id[:8]}", daemon=True)
@@ -86,6 +87,7 @@ class TaskThread(threading.Thread):
             action=action,
             input=dict(input_record if input_record is not None else arguments),
             log=deque(maxlen=log_limit),
+            requested_by=requested_by,
         )
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
