@@ -65,6 +65,11 @@ class ThingOpenError(LabThingsError):
         self.name = name
 
 
+class ServerBusyError(LabThingsError):
+    """The server cannot take this request now (a queue is full, no thread can start);
+    nothing was created, and the same request may work shortly."""
+
+
 class ShuttingDownError(LabThingsError):
     """The server is stopping and accepts no new invocations."""
 

@@ -38,6 +38,10 @@ class Settings:
     """The largest `?limit=` accepted."""
     max_body_bytes: int = 1024 * 1024
     """Request bodies larger than this get 413."""
+    max_pending_per_thing: int = 1000
+    """Invocations of one Thing waiting for its instrument lock; past it a POST is 503."""
+    max_pending: int = 5000
+    """Invocations waiting in all; past it a POST is 503."""
     shutdown_wait: float = 5.0
     """How long a graceful shutdown waits for cancelled tasks before closing Things."""
     sse_heartbeat: float = 15.0

@@ -22,6 +22,7 @@ from labthings.core.errors import (
     LabThingsError,
     MethodNotAllowedError,
     NotFoundError,
+    ServerBusyError,
     ShuttingDownError,
     ValidationError,
 )
@@ -62,6 +63,7 @@ class ErrorStatuses:
             ConflictError: 409,
             ValidationError: 422,
             ShuttingDownError: 503,
+            ServerBusyError: 503,
         }
 
     def register(self, kind: type[BaseException], status: int) -> None:

@@ -7,12 +7,11 @@ import time
 
 from core_helpers import WAIT, wait_until
 
-from labthings.core.things.locks import InstrumentLock
+from labthings.core.things.locks import InstrumentLock, Reservation
 
 
 def queue_length(lock: InstrumentLock) -> int:
-    with lock._condition:
-        return len(lock._queue)
+    return lock.waiting
 
 
 def waiter(
@@ -21,13 +20,12 @@ def waiter(
     order: list[str],
     results: dict[str, bool],
     timeout: float | None = WAIT,
-    cancelled: threading.Event | None = None,
     hold: float = 0.0,
 ) -> threading.Thread:
     """A thread that waits for the lock, records when it got it, and releases it."""
 
     def run() -> None:
-        got = lock.acquire(name, timeout=timeout, cancelled=cancelled)
+        got = lock.acquire(name, timeout=timeout)
         results[name] = got
         if got:
             order.append(name)
@@ -103,53 +101,6 @@ def test_a_waiter_that_times_out_does_not_block_those_behind_it() -> None:
     assert order == ["patient"]
 
 
-def test_a_cancelled_waiter_gives_up_when_woken_and_the_next_one_goes_first() -> None:
-    lock = InstrumentLock()
-    lock.acquire("holder")
-    order: list[str] = []
-    results: dict[str, bool] = {}
-    cancel = threading.Event()
-    first = waiter(lock, "cancelled", order, results, timeout=None, cancelled=cancel)
-    wait_until(lambda: queue_length(lock) == 1)
-    second = waiter(lock, "second", order, results)
-    wait_until(lambda: queue_length(lock) == 2)
-
-    started = time.monotonic()
-    cancel.set()
-    lock.wake()
-    first.join(WAIT)
-    assert time.monotonic() - started < 2
-    assert results == {"cancelled": False}
-    lock.release()
-    second.join(WAIT)
-    assert order == ["second"]
-
-
-def test_a_waiter_already_cancelled_still_gets_a_free_lock() -> None:
-    # The task decides what a late lock means; the lock just says it is held.
-    lock = InstrumentLock()
-    cancel = threading.Event()
-    cancel.set()
-    assert lock.acquire("late", cancelled=cancel)
-    lock.release()
-
-
-def test_queued_is_set_once_the_caller_is_in_the_queue() -> None:
-    lock = InstrumentLock()
-    lock.acquire("holder")
-    queued = threading.Event()
-    results: dict[str, bool] = {}
-    thread = threading.Thread(
-        target=lambda: results.setdefault("got", lock.acquire("w", timeout=WAIT, queued=queued))
-    )
-    thread.start()
-    assert queued.wait(WAIT)
-    assert queue_length(lock) == 1
-    lock.release()
-    thread.join(WAIT)
-    assert results == {"got": True}
-
-
 def test_waiting_does_not_spin() -> None:
     # Counts the waiting thread's own CPU time (not the process's, which other tests'
     # threads share): a waiter that spins would burn the whole wait.
@@ -173,3 +124,77 @@ def test_waiting_does_not_spin() -> None:
     for thread in threads:
         thread.join(WAIT)
     assert all(results.values()) and len(results) == 5
+
+
+# -- reservations: queued without a thread ---------------------------------------------
+
+
+class Turns:
+    """Reservations that record when their turn came, and can refuse it."""
+
+    def __init__(self, lock: InstrumentLock) -> None:
+        self.lock = lock
+        self.order: list[str] = []
+
+    def reservation(self, name: str, accept: bool = True) -> Reservation:
+        def on_turn() -> bool:
+            self.order.append(name)
+            return accept
+
+        return Reservation(name, on_turn)
+
+
+def test_a_free_lock_is_reserved_at_once_without_a_callback() -> None:
+    lock = InstrumentLock()
+    turns = Turns(lock)
+    assert lock.reserve(turns.reservation("first"))
+    assert lock.holder == "first" and turns.order == []
+    assert not lock.reserve(turns.reservation("second"))
+    assert lock.waiting == 1
+    lock.release()
+    assert turns.order == ["second"] and lock.holder == "second"
+
+
+def test_reservations_and_blocked_waiters_share_one_arrival_order() -> None:
+    lock = InstrumentLock()
+    lock.acquire("holder")
+    turns = Turns(lock)
+    results: dict[str, bool] = {}
+    lock.reserve(turns.reservation("task-1"))
+    writer = waiter(lock, "write", turns.order, results)
+    wait_until(lambda: lock.waiting == 2)
+    lock.reserve(turns.reservation("task-2"))
+    lock.release()  # task-1's turn: it holds the lock until it releases
+    assert turns.order == ["task-1"] and lock.holder == "task-1"
+    lock.release()  # the blocked writer's turn; it releases, and task-2's comes
+    writer.join(WAIT)
+    wait_until(lambda: turns.order == ["task-1", "write", "task-2"])
+    assert lock.holder == "task-2"
+
+
+def test_a_reservation_that_cannot_use_its_turn_passes_the_lock_on() -> None:
+    lock = InstrumentLock()
+    lock.acquire("holder")
+    turns = Turns(lock)
+    lock.reserve(turns.reservation("no-thread", accept=False))
+    lock.reserve(turns.reservation("next"))
+    lock.release()
+    assert turns.order == ["no-thread", "next"] and lock.holder == "next"
+
+
+def test_withdrawn_reservations_are_skipped_and_withdrawing_is_cheap() -> None:
+    lock = InstrumentLock()
+    lock.acquire("holder")
+    turns = Turns(lock)
+    queued = [turns.reservation(f"task-{index}") for index in range(20_000)]
+    for reservation in queued:
+        lock.reserve(reservation)
+    started = time.thread_time()
+    for reservation in queued[:-1]:
+        assert lock.withdraw(reservation)
+    assert time.thread_time() - started < 2  # a scan per withdrawal would take minutes
+    assert not lock.withdraw(queued[0])  # twice: nothing to do
+    assert lock.waiting == 1
+    lock.release()
+    assert turns.order == ["task-19999"]
+    assert not lock.withdraw(queued[-1])  # granted: no longer waiting

@@ -26,11 +26,10 @@ from labthings import (
     raise_if_cancelled,
     thing_property,
 )
-from labthings.core.errors import ShuttingDownError, TaskFinishedError
+from labthings.core.errors import ServerBusyError, ShuttingDownError, TaskFinishedError
 from labthings.core.live.hub import Event, EventHub
 from labthings.core.tasks import runner as runner_module
 from labthings.core.tasks.runner import TaskRunner
-from labthings.core.things.locks import InstrumentLock
 from labthings.core.things.registry import ThingEntry
 
 
@@ -405,39 +404,90 @@ def test_actions_take_the_lock_in_the_order_they_were_invoked(
     assert entry.lock.holder is None
 
 
-class SlowToQueue(InstrumentLock):
-    """A lock whose next caller reaches it late, as a thread the OS schedules late would."""
-
-    delay_next = False
-
-    def acquire(
-        self,
-        owner: str,
-        timeout: float | None = None,
-        cancelled: threading.Event | None = None,
-        queued: threading.Event | None = None,
-    ) -> bool:
-        if self.delay_next:
-            self.delay_next = False
-            time.sleep(0.1)
-        return super().acquire(owner, timeout, cancelled, queued)
-
-
-def test_arrival_order_holds_even_if_a_task_thread_is_scheduled_late(
-    runner: TaskRunner, instrument: Instrument, gates: Gates
+def test_queued_tasks_hold_no_thread_and_run_in_arrival_order(
+    runner: TaskRunner, entry: ThingEntry, instrument: Instrument, gates: Gates
 ) -> None:
-    lock = SlowToQueue()
-    entry = ThingEntry(name="stage", thing=instrument, thing_id="urn:x", lock=lock)
     blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
-    lock.delay_next = True
-    first = invoke(runner, entry, "record", {"label": "first"})
-    second = invoke(runner, entry, "record", {"label": "second"})
+    threads_before = threading.active_count()
+    labels = [f"t{index}" for index in range(300)]
+    queued = [invoke(runner, entry, "record", {"label": label}) for label in labels]
+    assert threading.active_count() == threads_before  # 300 pending, no thread each
+    assert all(task.status is TaskStatus.PENDING for task in queued)
     gates["g"].set()
     finish(blocker)
-    finish(first)
-    finish(second)
-    assert instrument.ran == ["first", "second"]
+    for task in queued:
+        finish(task)
+    assert instrument.ran == labels
+
+
+class NoThreads:
+    """Makes starting a task's thread fail, as at a process's thread limit."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.refuse = True
+        original = threading.Thread.start
+
+        def start(thread: threading.Thread) -> None:
+            if self.refuse and isinstance(thread, TaskThread):
+                raise RuntimeError("can't start new thread")
+            original(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", start)
+
+
+def test_a_task_that_cannot_get_a_thread_now_is_busy_and_leaves_no_record(
+    runner: TaskRunner, entry: ThingEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    NoThreads(monkeypatch)
+    with pytest.raises(ServerBusyError, match="try again"):
+        invoke(runner, entry, "record", {"label": "never"})
+    with pytest.raises(ServerBusyError, match="try again"):
+        invoke(runner, entry, "quick", {})  # an action without the lock, too
+    assert runner.page(limit=10).records == []
+    assert entry.lock.holder is None  # the lock it took was given back
+
+
+def test_a_queued_task_that_cannot_get_a_thread_ends_in_error_and_the_next_runs(
+    runner: TaskRunner,
+    entry: ThingEntry,
+    instrument: Instrument,
+    gates: Gates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
+    started(gates, "g")
+    unlucky = invoke(runner, entry, "record", {"label": "unlucky"})
+    no_threads = NoThreads(monkeypatch)
+    gates["g"].set()
+    record = finish(unlucky)  # its turn came while no thread could start
+    assert record["status"] == "error"
+    assert record["error"]["type"] == "urn:labthings:problem:no-thread"
+    finish(blocker)
+    no_threads.refuse = False
+    assert finish(invoke(runner, entry, "record", {"label": "next"}))["status"] == "completed"
+    assert instrument.ran == ["next"]
+
+
+def test_pending_invocations_are_capped_per_thing_and_in_all(
+    make_runner: Callable[..., TaskRunner], entry: ThingEntry, gates: Gates
+) -> None:
+    runner = make_runner(max_pending_per_thing=2, max_pending=3)
+    camera = serve(Instrument(gates), "camera")
+    invoke(runner, entry, "hold", {"gate": "g"})
+    invoke(runner, camera, "hold", {"gate": "c"})
+    started(gates, "g")
+    started(gates, "c")
+    queued = [invoke(runner, entry, "record", {"label": "x"}) for _ in range(2)]
+    with pytest.raises(ServerBusyError, match="'stage' already has 2"):
+        invoke(runner, entry, "record", {"label": "refused"})
+    invoke(runner, camera, "record", {"label": "y"})
+    with pytest.raises(ServerBusyError, match="already has 3 invocations waiting"):
+        invoke(runner, camera, "record", {"label": "refused"})
+    assert len(runner.page(limit=100).records) == 5  # refused POSTs left nothing
+    queued[0].cancel()  # room again
+    invoke(runner, entry, "record", {"label": "z"})
+    gates.open_all()
 
 
 def test_a_task_waiting_for_the_lock_is_pending_and_cancels_at_once(

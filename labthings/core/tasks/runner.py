@@ -5,12 +5,17 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from labthings.core.errors import NotFoundError, ShuttingDownError, TaskFinishedError
+from labthings.core.errors import (
+    NotFoundError,
+    ServerBusyError,
+    ShuttingDownError,
+    TaskFinishedError,
+)
 from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
@@ -52,8 +57,11 @@ class TaskRunner:
         self._tasks: dict[str, Invocation] = {}
         self._finished: deque[FinishedInvocation] = deque()  # in the order they finished
         self._sequence = itertools.count(1)
-        self._lock = threading.Lock()
+        # Reentrant: a task that cannot start may end (and be recorded) inside invoke().
+        self._lock = threading.RLock()
         self._closed = False
+        self._pending: dict[str, str] = {}  # id -> Thing, of invocations not yet running
+        self._pending_by_thing: Counter[str] = Counter()
 
     def invoke(
         self,
@@ -83,16 +91,48 @@ class TaskRunner:
         with self._lock:
             if self._closed:
                 raise ShuttingDownError("the server is shutting down; no new invocations")
+            self._check_room_locked(entry.name)
             # Numbered under the lock that orders the history, so paging by `seq` never
-            # skips or repeats a task that two concurrent invokes stored out of order.
+            # skips or repeats a task that two concurrent invokes stored out of order;
+            # started (or queued for its Thing's lock) under it too, so that tasks take
+            # the lock in that same order.
             task.seq = next(self._sequence)
             self._tasks[task.id] = task
+            self._pending[task.id] = entry.name
+            self._pending_by_thing[entry.name] += 1
+            try:
+                task.start()
+            except ServerBusyError:
+                del self._tasks[task.id]  # it never ran: no record is left behind
+                self._forget_pending_locked(task.id)
+                raise
             self._evict_locked()
-        task.start()
         return task
 
+    def _check_room_locked(self, thing: str) -> None:
+        """ServerBusyError if the pending invocations of `thing`, or of all, are at their cap."""
+        settings = self._settings
+        if self._pending_by_thing[thing] >= settings.max_pending_per_thing:
+            raise ServerBusyError(
+                f"thing {thing!r} already has {settings.max_pending_per_thing} invocations "
+                "waiting; try again when some have run"
+            )
+        if len(self._pending) >= settings.max_pending:
+            raise ServerBusyError(
+                f"the server already has {settings.max_pending} invocations waiting; "
+                "try again when some have run"
+            )
+
+    def _forget_pending_locked(self, task_id: str) -> None:
+        thing = self._pending.pop(task_id, None)
+        if thing is not None:
+            self._pending_by_thing[thing] -= 1
+
     def _changed(self, task: TaskThread, kind: str, data: dict[str, Any]) -> None:
-        """A task changed: note when it finishes (for eviction) and tell the hub."""
+        """A task changed: note when it starts or finishes, and tell the hub."""
+        if kind != "log" and data["status"] != TaskStatus.PENDING.value:
+            with self._lock:
+                self._forget_pending_locked(task.id)
         if kind == "record":
             compact = FinishedInvocation(task, data)
             with self._lock:

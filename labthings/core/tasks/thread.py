@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from labthings.core.errors import TaskCancelled
+from labthings.core.errors import ServerBusyError, TaskCancelled
 from labthings.core.jsonvalues import now_utc, to_json_value
 from labthings.core.tasks.record import (
     FINISHED,
@@ -26,7 +26,7 @@ from labthings.core.tasks.record import (
     log_entry,
     snapshot,
 )
-from labthings.core.things.locks import InstrumentLock
+from labthings.core.things.locks import InstrumentLock, Reservation
 
 __all__ = ["TaskListener", "TaskThread", "current_task"]
 
@@ -100,8 +100,9 @@ class TaskThread(threading.Thread):
         self._listener = listener
         self._done = threading.Event()
         self._cancel_event = threading.Event()
-        self._queued = threading.Event()
         self._message_before_cancel: str | None = None
+        self._reservation = Reservation(self.holder_description, self._on_turn)
+        self._holds_lock = False
 
     # -- reading ---------------------------------------------------------------------
 
@@ -229,48 +230,81 @@ class TaskThread(threading.Thread):
                     state.message = CANCEL_MESSAGE
                     self._count_change_locked()
                     kind, data = "update", live_update(state)
-            if self._instrument_lock is not None:
-                self._instrument_lock.wake()
+            if self._instrument_lock is not None and kind == "record":
+                self._instrument_lock.withdraw(self._reservation)  # it never got its turn
             self._tell(kind, data)
         return True
 
     # -- running -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the thread; with an instrument lock, return once it is queued for the lock.
+        """Run now if the Thing's instrument lock is free (or not needed), else queue.
 
-        So tasks take the lock in the order they were started (arrival order), whatever
-        order the operating system happens to schedule their threads in.
+        A queued task holds no OS thread: its thread starts when the lock comes to it,
+        in the order tasks were started. Raises `ServerBusyError` (and the task never
+        runs) if no thread can be started now; a queued task that cannot get a thread
+        when its turn comes ends in `error`.
         """
-        super().start()
-        if self._instrument_lock is not None:
-            self._queued.wait()
+        if self._instrument_lock is None or self._instrument_lock.reserve(self._reservation):
+            self._holds_lock = self._instrument_lock is not None
+            try:
+                super().start()
+            except RuntimeError as error:  # "can't start new thread"
+                self._release_lock()
+                raise ServerBusyError(
+                    "the server cannot start another task now; try again shortly"
+                ) from error
+
+    def _on_turn(self) -> bool:
+        """The lock came to this queued task: start its thread; False if it cannot run."""
+        self._holds_lock = True
+        if self._state.status is not TaskStatus.PENDING:
+            self._holds_lock = False
+            return False  # cancelled while its turn was coming
+        try:
+            super().start()
+        except RuntimeError:
+            self._holds_lock = False
+            _logger.error("no thread could be started for %s", self.holder_description)
+            self._end_unstarted(
+                {
+                    "type": "urn:labthings:problem:no-thread",
+                    "title": "The server could not start the action",
+                    "detail": "no thread could be started for it (the process is at its limit)",
+                }
+            )
+            return False
+        return True
+
+    def _end_unstarted(self, problem: dict[str, Any]) -> None:
+        """Finish a task that never ran, in error with `problem`."""
+        with self._telling:
+            with self._lock:
+                if self._state.status in FINISHED:
+                    return
+                self._finish_locked((TaskStatus.ERROR, None, problem, "failed"))
+                record = snapshot(self._state)
+            self._tell("record", record)
+
+    def _release_lock(self) -> None:
+        if self._holds_lock and self._instrument_lock is not None:
+            self._holds_lock = False
+            self._instrument_lock.release()
 
     def run(self) -> None:
         token = _current.set(self)
-        holds_lock = False
         try:
-            if self._instrument_lock is not None:
-                holds_lock = self._instrument_lock.acquire(
-                    self.holder_description, cancelled=self._cancel_event, queued=self._queued
-                )
-                if not holds_lock:
-                    return  # cancelled while waiting: cancel() already finished the record
             if not self._start_running():
                 return
             outcome = self._call()
-            if holds_lock and self._instrument_lock is not None:
-                self._instrument_lock.release()
-                holds_lock = False
+            self._release_lock()
             with self._telling:
                 with self._lock:
                     self._finish_locked(outcome)
                     record = snapshot(self._state)
                 self._tell("record", record)
         finally:
-            self._queued.set()  # never leave start() waiting
-            if holds_lock and self._instrument_lock is not None:
-                self._instrument_lock.release()
+            self._release_lock()
             _current.reset(token)
 
     def _start_running(self) -> bool:
