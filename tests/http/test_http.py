@@ -15,8 +15,9 @@ from werkzeug.test import TestResponse
 from labthings import ConfigurationError, LabThing, Settings
 
 RECORD_FIELDS = {
-    "id", "action", "thing", "href", "status", "progress", "message", "data", "input", "requestedBy",
+    "id", "action", "thing", "href", "status", "progress", "message", "data", "input",
     "output", "error", "log", "timeRequested", "timeStarted", "timeCompleted", "links",
+    "requestedBy",
 }  # fmt: skip
 
 
