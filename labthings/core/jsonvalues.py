@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["describe_json_type", "flatten_errors", "now_utc", "to_json_value"]
+__all__ = [
+    "clean_text",
+    "describe_json_type",
+    "flatten_errors",
+    "json_text",
+    "lone_surrogate_at",
+    "nested_deeper_than",
+    "now_utc",
+    "to_json_value",
+]
 
 
 def now_utc() -> datetime:
@@ -20,20 +29,96 @@ def to_json_value(value: Any) -> Any:
     """`value` unchanged if it is strict JSON (no NaN or infinity), else a clear error.
 
     Tuples become lists. Raises `TypeError` for an object JSON cannot hold and
-    `ValueError` for a non-finite float, so the caller can say what went wrong.
+    `ValueError` for a non-finite float or a string holding a lone surrogate (which
+    UTF-8 cannot encode), so the caller can say what went wrong.
     """
-    if value is None or type(value) in (str, bool, int):
+    if value is None or type(value) in (bool, int):
         return value  # the common case (most property reads): nothing to copy or check
+    if type(value) is str:
+        if value.isascii() or _encodable(value):
+            return value
+        raise ValueError(_SURROGATE)
     if type(value) is float:
         if math.isfinite(value):
             return value
-        raise ValueError("not a JSON value: NaN and infinity cannot be sent as JSON")
+        raise ValueError(_NON_FINITE)
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except TypeError as error:
         raise TypeError(f"not a JSON value: {error}") from None
     except ValueError:
-        raise ValueError("not a JSON value: NaN and infinity cannot be sent as JSON") from None
+        raise ValueError(_NON_FINITE) from None
+    if not (text.isascii() or _encodable(text)):
+        raise ValueError(_SURROGATE)
+    return json.loads(text)
+
+
+_NON_FINITE = "not a JSON value: NaN and infinity cannot be sent as JSON"
+_SURROGATE = "not a JSON value: a string holds a lone surrogate (not Unicode text)"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clean_text(text: str) -> str:
+    """`text` with any lone surrogate replaced by U+FFFD, so that it can always be sent."""
+    if text.isascii() or _encodable(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def json_text(value: Any) -> str:
+    """Compact strict JSON text of `value`: ValueError for NaN or infinity.
+
+    Should a lone surrogate get this far, it is escaped (`\\ud800`) rather than left to
+    break the UTF-8 encoding of a response or stream.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if text.isascii() or _encodable(text):
+        return text
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def lone_surrogate_at(value: Any) -> str | None:
+    """The dotted path of the first string (or object key) holding a lone surrogate in
+    a decoded JSON value ("" for the value itself), or None if there is none."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return path
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                inner_path = f"{path}.{key}" if path else str(key)
+                if not _encodable(key):
+                    return inner_path
+                stack.append((inner_path, inner))
+        elif isinstance(item, list):
+            stack.extend(
+                (f"{path}.{index}" if path else str(index), inner)
+                for index, inner in enumerate(item)
+            )
+    return None
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True if arrays and objects in a decoded JSON value nest deeper than `limit`."""
+    stack: list[tuple[int, Any]] = [(0, value)]
+    while stack:
+        depth, item = stack.pop()
+        if isinstance(item, (dict, list)):
+            depth += 1
+            if depth > limit:
+                return True
+            inner = item.values() if isinstance(item, dict) else item
+            stack.extend((depth, each) for each in inner if isinstance(each, (dict, list)))
+    return False
 
 
 def flatten_errors(messages: Any) -> dict[str, list[str]]:

@@ -38,6 +38,8 @@ class Settings:
     """The largest `?limit=` accepted."""
     max_body_bytes: int = 1024 * 1024
     """Request bodies larger than this get 413."""
+    max_json_depth: int = 32
+    """Arrays and objects nested deeper than this in a body get 400."""
     max_pending_per_thing: int = 1000
     """Invocations of one Thing waiting for its instrument lock; past it a POST is 503."""
     max_pending: int = 5000
@@ -48,6 +50,8 @@ class Settings:
     """Seconds between keep-alive comments on an idle event stream."""
     event_replay: int = 1000
     """Events kept for `Last-Event-ID` resumption."""
+    max_streams: int = 500
+    """Event streams open at once; past it a new stream is 503 with Retry-After."""
     event_queue: int = 256
     """Events queued per watcher; a slower watcher loses the oldest and is told."""
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from labthings.core.describe.operations import Target, problem_response
+from labthings.core.errors import ValidationError
+from labthings.core.jsonvalues import lone_surrogate_at, nested_deeper_than
 
 __all__ = ["NO_BODY", "document", "json_body"]
 
@@ -16,11 +19,14 @@ NO_BODY: Any = object()
 """What `json_body` returns for an empty body."""
 
 
-def json_body(request: Request) -> Any:
+def json_body(request: Request, max_depth: int, name: str = "_schema") -> Any:
     """The request's JSON body, or `NO_BODY` when there is none.
 
-    Raises 413 (too large, from Flask's MAX_CONTENT_LENGTH), 415 (not JSON) and 400
-    (malformed JSON) with a message saying what to send instead.
+    Raises 413 (too large, from Flask's MAX_CONTENT_LENGTH), 415 (not JSON), 400
+    (malformed JSON, or arrays and objects nested deeper than `max_depth`) and 422 (a
+    string holding a lone surrogate, which is not text and could never be sent back;
+    the error names its place, under `name` for the body itself), each with a message
+    saying what to send instead.
     """
     data = request.get_data(cache=True)
     if not data:
@@ -32,9 +38,35 @@ def json_body(request: Request) -> Any:
             f"the body must be JSON sent with Content-Type: application/json (got {shown})"
         )
     try:
-        return json.loads(data)
+        value = json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest(_too_deep(max_depth)) from None
     except (UnicodeDecodeError, ValueError) as error:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
+    # Both checks walk the value only when the raw bytes say they might find something.
+    if data.count(b"[") + data.count(b"{") > max_depth and nested_deeper_than(value, max_depth):
+        raise BadRequest(_too_deep(max_depth))
+    if _SURROGATE_ESCAPE.search(data):
+        path = lone_surrogate_at(value)
+        if path is not None:
+            raise ValidationError(
+                "the body holds a string that is not Unicode text",
+                {path or name: ["a lone surrogate (\\ud800-\\udfff) is not a character"]},
+            )
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""Only a `\\uD800`-`\\uDFFF` escape can put a surrogate in decoded JSON (raw UTF-8 cannot)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    """Python's parser takes NaN and Infinity; JSON has neither."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _too_deep(max_depth: int) -> str:
+    return f"the body nests arrays and objects deeper than {max_depth} levels"
 
 
 def document(operation: dict[str, Any], target: Target) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Response
+
+from labthings.core.jsonvalues import json_text
 
 __all__ = ["json_response"]
 
@@ -18,6 +19,6 @@ def json_response(
     headers: Mapping[str, str] | None = None,
     mimetype: str = "application/json",
 ) -> Response:
-    """`value` as compact JSON; values are JSON already, so NaN never gets this far."""
-    body = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """`value` as compact, strict JSON (never NaN or infinity, always valid UTF-8)."""
+    body = json_text(value)
     return Response(body, status=status, headers=dict(headers or {}), mimetype=mimetype)

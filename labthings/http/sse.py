@@ -9,13 +9,13 @@ client goes away, when `until(event)` says so, or when the server shuts down.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from flask import Request, Response
 
-from labthings.core.describe.operations import Target
+from labthings.core.describe.operations import Target, problem_response
+from labthings.core.jsonvalues import json_text
 from labthings.core.live.hub import Event, EventHub, Missed, Subscription
 
 __all__ = ["Transform", "document", "last_event_id", "sse_response"]
@@ -39,7 +39,7 @@ def _message(kind: str, data: Any, event_id: str | None = None) -> str:
     lines = [f"event: {kind}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    lines.append("data: " + json_text(data))
     return "\n".join(lines) + "\n\n"
 
 
@@ -58,10 +58,10 @@ def sse_response(
 
     `first` messages go out before any event (e.g. the current state); with
     `only_first` the stream ends after them. The subscription is always closed when the
-    stream ends.
+    stream ends, even by a client gone before the first byte was sent.
     """
 
-    def generate() -> Iterator[str]:
+    def generate() -> Generator[str, None, None]:
         try:
             yield "retry: 2000\n\n"
             if resumed_elsewhere:
@@ -85,10 +85,29 @@ def sse_response(
             subscription.close()
 
     return Response(
-        generate(),
+        _Closing(generate(), subscription),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _Closing:
+    """The stream's body: closing it closes the subscription, started or not.
+
+    A generator that never ran ignores `close()`, so its `finally` would not run and
+    the subscription would count against the stream cap for ever.
+    """
+
+    def __init__(self, messages: Generator[str, None, None], subscription: Subscription) -> None:
+        self._messages = messages
+        self._subscription = subscription
+
+    def __iter__(self) -> Iterator[str]:
+        return self._messages
+
+    def close(self) -> None:
+        self._messages.close()
+        self._subscription.close()
 
 
 _MESSAGE_SCHEMA = {
@@ -127,3 +146,4 @@ def document(operation: dict[str, Any], target: Target) -> None:
         "content": {"text/event-stream": {"schema": _MESSAGE_SCHEMA}},
     }
     responses.setdefault("404", {"description": "Unknown thing, affordance or invocation."})
+    responses["503"] = problem_response("As many streams as the server allows are open.")

@@ -47,7 +47,9 @@ class _Stream(ServiceView):
         resume_after, elsewhere = last_event_id(request, self.services.hub)
         if not resumable:
             resume_after, elsewhere = None, False
-        subscription = self.services.hub.subscribe(accept, resume_after)
+        subscription = self.services.hub.subscribe(
+            accept, resume_after, limit=self.services.settings.max_streams
+        )
         try:
             initial = first() if resume_after is None else []
             ends = bool(initial) and ends_after_first(initial)

@@ -105,7 +105,7 @@ class PropertyView(ServiceView):
         entry = self.services.registry.get(thing)
         affordance = entry.affordance(name, PropertyAffordance)
         entry.check_writable(affordance)  # 404 or 405 before looking at the body
-        value = json_body(request)
+        value = json_body(request, self.services.settings.max_json_depth, affordance.name)
         if value is NO_BODY:
             raise BadRequest('send the new value as a JSON body, e.g. 1.5 or "text"')
         written = entry.write_property(
@@ -123,11 +123,13 @@ class ActionView(ServiceView):
         services = self.services
         entry = services.registry.get(thing)
         affordance = entry.affordance(name, ActionAffordance)
-        body = json_body(request)
+        body = json_body(request, services.settings.max_json_depth)
         preferences = Preferences.parse(
             request.headers.getlist("Prefer"), affordance.wait, services.settings.max_wait
         )
-        task = services.runner.invoke(entry, affordance, {} if body is NO_BODY else body)
+        task = services.runner.invoke(
+            entry, affordance, {} if body is NO_BODY else body, requested_by=request.remote_user
+        )
         if preferences.wait > 0:
             task.wait(preferences.wait)
         root = server_root(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import math
 import threading
@@ -26,6 +27,7 @@ from labthings import (
     update_task_progress,
 )
 from labthings.core.jsonvalues import to_json_value
+from labthings.core.tasks import logs as task_logs
 
 RECORD_KEYS = {
     "id",
@@ -568,3 +570,42 @@ def test_a_finished_task_ignores_later_log_records() -> None:
     before = finish(task)
     task.add_log(logging.LogRecord("late", logging.INFO, __file__, 1, "too late", None, None))
     assert task.snapshot() == before
+
+
+# -- strict JSON -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output", ["\ud800", ["ok", {"k": "x\udfff"}], {"\ud800": 1}])
+def test_an_output_with_a_lone_surrogate_is_an_error_record(output: Any) -> None:
+    record = finish(start_task(lambda: output))
+    assert record["status"] == "error"
+    assert "surrogate" in record["error"]["detail"]
+    json.dumps(record).encode("utf-8")  # the record itself is always sendable
+
+
+def test_messages_logs_and_failures_with_lone_surrogates_are_cleaned() -> None:
+    task_logs.install()
+
+    def work() -> None:
+        update_task_progress(10, "bad \ud800 message")
+        logging.getLogger("instrument").warning("bad \udfff log")
+        raise RuntimeError("bad \ud83d detail")
+
+    record = finish(start_task(work))
+    text = json.dumps(record, ensure_ascii=False)
+    text.encode("utf-8")  # no lone surrogate left anywhere
+    assert "bad \ufffd log" in [entry["message"] for entry in record["log"]]
+    assert record["error"]["detail"] == "RuntimeError: bad \ufffd detail"
+
+
+def test_a_log_message_that_cannot_be_formatted_never_breaks_the_action(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = logging.LogRecord("instrument", logging.WARNING, __file__, 1, "%d apples", ("x",), None)
+
+    def work() -> str:
+        task_logs.TaskLogHandler().handle(bad)  # as logging would call it
+        return "done"
+
+    assert finish(start_task(work))["output"] == "done"
+    assert "Logging error" in capsys.readouterr().err  # reported as logging reports it

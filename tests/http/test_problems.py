@@ -143,3 +143,21 @@ def test_a_write_whose_read_back_fails_is_not_reported_as_refused() -> None:
         watcher.close()
     assert response.status_code == 204  # written; no value to show
     assert fragile.written == [3]
+
+
+def test_a_stream_past_the_cap_is_503_with_retry_after() -> None:
+    labthing = LabThing(title="Busy lab", max_streams=2)
+    labthing.add_thing("flaky", Flaky())
+    client = labthing.create_app().test_client()
+    open_streams = [client.get("/events", buffered=False) for _ in range(2)]
+    try:
+        refused = client.get("/flaky/events", buffered=False)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "1"
+        assert "2 event streams" in refused.get_json()["detail"]
+    finally:
+        for response in open_streams:
+            response.close()
+    again = client.get("/events", buffered=False)  # closing made room
+    assert again.status_code == 200
+    again.close()

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from labthings.core.errors import ServerBusyError
+
 __all__ = ["Event", "EventHub", "Missed", "Subscription", "ThingPublisher"]
 
 
@@ -102,14 +104,21 @@ class EventHub:
                     subscription._offer(event)
         return event
 
-    def subscribe(self, accept: Filter, last_event_id: int | None = None) -> Subscription:
+    def subscribe(
+        self, accept: Filter, last_event_id: int | None = None, *, limit: int | None = None
+    ) -> Subscription:
         """A new subscription to events `accept` says yes to.
 
         With `last_event_id`, buffered events after it are queued first; if some of
-        them have already left the buffer, a `Missed` marker comes first.
+        them have already left the buffer, a `Missed` marker comes first. With `limit`,
+        ServerBusyError if that many subscriptions are open already.
         """
         subscription = Subscription(self, accept, self._queue_size)
         with self.lock:
+            if limit is not None and len(self._subscriptions) >= limit:
+                raise ServerBusyError(
+                    f"the server already has {limit} event streams open; try again later"
+                )
             if last_event_id is not None and 0 <= last_event_id <= self._last_id:
                 oldest = self._replay[0].id if self._replay else self._last_id + 1
                 if last_event_id + 1 < oldest:

@@ -47,7 +47,10 @@ class TaskLogHandler(logging.Handler):
         task = current_task()
         if task is not None:
             if record.levelno >= TASK_LOG_LEVEL:
-                task.add_log(record)
+                try:
+                    task.add_log(record)
+                except Exception:  # e.g. a message whose arguments do not fit its format
+                    self.handleError(record)
             return
         last_resort = logging.lastResort
         if (

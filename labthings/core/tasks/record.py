@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from labthings.core.jsonvalues import now_utc
+from labthings.core.jsonvalues import clean_text, now_utc
 
 __all__ = [
     "FINISHED",
@@ -198,7 +198,7 @@ def log_entry(record: logging.LogRecord) -> dict[str, Any]:
     return {
         "levelname": record.levelname,
         "levelno": record.levelno,
-        "message": record.getMessage(),
+        "message": clean_text(record.getMessage()),
         "created": datetime.fromtimestamp(record.created, tz=now_utc().tzinfo).isoformat(),
-        "logger": record.name,
+        "logger": clean_text(record.name),
     }

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from labthings.core.errors import ServerBusyError, TaskCancelled
-from labthings.core.jsonvalues import now_utc, to_json_value
+from labthings.core.jsonvalues import clean_text, now_utc, to_json_value
 from labthings.core.tasks.record import (
     FINISHED,
     TaskState,
@@ -173,7 +173,7 @@ class TaskThread(threading.Thread):
         def change(state: TaskState) -> None:
             state.progress = progress
             if message is not None:
-                state.message = str(message)[:MESSAGE_LIMIT]
+                state.message = clean_text(str(message)[:MESSAGE_LIMIT])
 
         self._update(change)
 
@@ -343,7 +343,7 @@ class TaskThread(threading.Thread):
             problem = {
                 "type": "urn:labthings:problem:bad-output",
                 "title": "The action's return value cannot be sent as JSON",
-                "detail": str(error),
+                "detail": clean_text(str(error)),
             }
             return TaskStatus.ERROR, None, problem, "failed"
         return TaskStatus.COMPLETED, output, None, None
@@ -400,6 +400,6 @@ def _error_problem(error: BaseException) -> dict[str, Any]:
     return {
         "type": "urn:labthings:problem:action-failed",
         "title": "The action failed",
-        "detail": f"{type(error).__name__}: {error}",
+        "detail": clean_text(f"{type(error).__name__}: {error}"),
         "exception": type(error).__name__,
     }
