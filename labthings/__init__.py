@@ -25,6 +25,7 @@ from labthings.core.tasks.action_api import (
 from labthings.core.tasks.record import TaskStatus
 from labthings.core.tasks.thread import TaskThread, current_task
 from labthings.core.things.actions import action
+from labthings.core.things.blob import Blob
 from labthings.core.things.events import thing_event
 from labthings.core.things.properties import thing_property
 from labthings.core.things.thing import Thing
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # for type checkers; at run time LabThing is imported on firs
 __version__ = "0.1.0"
 
 __all__ = [
+    "Blob",
     "ConfigurationError",
     "InstrumentBusyError",
     "LabThing",

@@ -30,6 +30,10 @@ class Settings:
     """Finished invocations kept; older ones are evicted (running ones never are)."""
     history_max_age: float = 24 * 3600.0
     """Finished invocations older than this are evicted."""
+    history_max_bytes: int = 1024**3
+    """Finished records and their blobs beyond this many bytes are evicted, oldest first."""
+    blob_threshold: int = 64 * 1024
+    """Outputs whose JSON is longer than this are kept as files and served by link."""
     task_log_max: int = 1000
     """Log entries kept per invocation (the oldest drop off)."""
     list_default_limit: int = 100

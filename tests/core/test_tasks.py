@@ -46,6 +46,7 @@ RECORD_KEYS = {
     "timeStarted",
     "timeCompleted",
     "requestedBy",
+    "outputMediaType",
 }
 
 

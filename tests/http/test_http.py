@@ -17,7 +17,7 @@ from labthings import ConfigurationError, LabThing, Settings
 RECORD_FIELDS = {
     "id", "action", "thing", "href", "status", "progress", "message", "data", "input",
     "output", "error", "log", "timeRequested", "timeStarted", "timeCompleted", "links",
-    "requestedBy",
+    "requestedBy", "outputMediaType",
 }  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from typing import Any, Union
 from marshmallow import Schema, fields, validate
 
 from labthings.core.errors import ConfigurationError
+from labthings.core.things.blob import Blob
 
 __all__ = [
     "StrictBoolean",
@@ -88,6 +89,14 @@ def field_for_hint(hint: Any, **kwargs: Any) -> fields.Field:
             if isinstance(extra, fields.Field):
                 return _with_options(extra, kwargs)
         return field_for_hint(typing.get_args(hint)[0], **kwargs)
+    if hint is Blob:
+        return fields.Raw(
+            metadata={
+                "description": "A file: the record's `output` link serves it with its media"
+                " type (`outputMediaType`)."
+            },
+            **kwargs,
+        )
     if hint is Any or hint is object:
         return fields.Raw(**{**kwargs, "allow_none": True})
     if hint is type(None) or hint is None:

@@ -1,9 +1,7 @@
-"""`FinishedInvocation`: how history keeps a task once it has finished.
+"""`FinishedInvocation`: a finished invocation as read from the history.
 
-A finished record never changes, so history needs only the record itself, not the
-thread, its events, locks and log queue (about 11 KB per task, most of it
-synchronisation objects). It answers the same questions a TaskThread does, so callers
-take either one as an `Invocation`.
+A finished record never changes, so it answers the questions a TaskThread answers from
+the stored record alone; callers take either one as an `Invocation`.
 """
 
 from __future__ import annotations
@@ -11,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from labthings.core.tasks.history import StoredRecord
 from labthings.core.tasks.record import TaskStatus
 from labthings.core.tasks.thread import TaskThread
 
@@ -18,22 +17,22 @@ __all__ = ["FinishedInvocation", "Invocation"]
 
 
 class FinishedInvocation:
-    """The frozen record of a finished task."""
+    """The stored, final record of an invocation."""
 
     __slots__ = ("action", "id", "seq", "status", "thing", "time_completed", "version", "_record")
 
     finished = True
 
-    def __init__(self, task: TaskThread, record: dict[str, Any]) -> None:
-        """Keep `record`, the final record of `task` (from its "record" notification)."""
-        version = task.version  # stable: a finished task never changes again
-        self.id = task.id
-        self.thing = task.thing
-        self.action = task.action
-        self.seq = task.seq
-        self.version = version
+    def __init__(self, stored: StoredRecord) -> None:
+        record = stored.record
+        self.id: str = record["id"]
+        self.thing: str = record["thing"]
+        self.action: str = record["action"]
+        self.seq = stored.seq
+        self.version = stored.version
         self.status = TaskStatus(record["status"])
-        self.time_completed: datetime | None = task.time_completed
+        completed = record.get("timeCompleted")
+        self.time_completed = None if completed is None else datetime.fromisoformat(completed)
         self._record = record
 
     def snapshot(self) -> dict[str, Any]:
@@ -58,4 +57,4 @@ class FinishedInvocation:
 
 
 Invocation = TaskThread | FinishedInvocation
-"""A task as history holds it: running (a TaskThread) or finished (either)."""
+"""A task as the runner gives it: unfinished (a TaskThread) or finished (either)."""

@@ -67,6 +67,7 @@ class TaskState:
     time_started: datetime | None = None
     time_completed: datetime | None = None
     requested_by: str | None = None
+    output_media_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,16 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
     RecordField("data", {"type": "object"}, lambda s: dict(s.data), live=True),
     RecordField("input", {"type": "object"}, lambda s: dict(s.input)),
     RecordField("output", {"nullable": True}, lambda s: s.output),
+    RecordField(
+        "outputMediaType",
+        {
+            "type": "string",
+            "nullable": True,
+            "description": "null when `output` holds the result; else the result is served"
+            " with this media type at the `output` link (large or binary results)",
+        },
+        lambda s: s.output_media_type,
+    ),
     RecordField(
         "error",
         {"allOf": [_ref("Problem")], "nullable": True},
@@ -169,15 +180,14 @@ def with_links(record: Mapping[str, Any], root: str) -> dict[str, Any]:
     """A copy of `record` with its absolute `href` and `links` for a server at `root`."""
     href = record_href(root, record["id"])
     thing, action = record["thing"], record["action"]
-    return {
-        **record,
-        "href": href,
-        "links": [
-            {"rel": "self", "href": href},
-            {"rel": "thing", "href": f"{root}{thing}/"},
-            {"rel": "invocations", "href": f"{root}{thing}/actions/{action}"},
-        ],
-    }
+    links = [
+        {"rel": "self", "href": href},
+        {"rel": "thing", "href": f"{root}{thing}/"},
+        {"rel": "invocations", "href": f"{root}{thing}/actions/{action}"},
+    ]
+    if record.get("outputMediaType"):
+        links.append({"rel": "output", "href": f"{href}/output", "type": record["outputMediaType"]})
+    return {**record, "href": href, "links": links}
 
 
 def record_schema() -> dict[str, Any]:

@@ -1,13 +1,20 @@
-"""The task runner: starts invocations, keeps their history, lists and cancels them."""
+"""The task runner: starts invocations, keeps their history, lists and cancels them.
+
+Unfinished tasks live in memory as TaskThreads; every record is in the `History`
+(SQLite) from the moment its task is started, and a finished one only there, so memory
+stays flat however large the history and its outputs.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from labthings.core.errors import (
@@ -16,15 +23,21 @@ from labthings.core.errors import (
     ShuttingDownError,
     TaskFinishedError,
 )
+from labthings.core.jsonvalues import json_text
 from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
+from labthings.core.tasks.blobs import BlobStore
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
-from labthings.core.tasks.record import TaskStatus
+from labthings.core.tasks.history import UNFINISHED, History
+from labthings.core.tasks.record import FINISHED, TaskStatus
 from labthings.core.tasks.thread import TaskThread
 from labthings.core.things.actions import ActionAffordance
+from labthings.core.things.blob import Blob
 from labthings.core.things.registry import ThingEntry
 
 __all__ = ["Page", "TaskRunner"]
+
+_FINISHED_VALUES = frozenset(status.value for status in FINISHED)
 
 
 @dataclass(frozen=True)
@@ -36,11 +49,12 @@ class Page:
 
 
 class TaskRunner:
-    """Owns every TaskThread of a server.
+    """Owns every TaskThread of a server, and its history.
 
-    History is bounded: finished tasks beyond `history_max_count`, or finished longer
-    ago than `history_max_age`, are evicted oldest first. Pending and running tasks are
-    never evicted, so they can always be found and cancelled.
+    History is bounded: finished invocations beyond `history_max_count`, finished longer
+    ago than `history_max_age`, or past `history_max_bytes` are evicted oldest-finished
+    first, with their blobs. Pending and running ones are never evicted, so they can
+    always be found and cancelled.
     """
 
     def __init__(
@@ -49,14 +63,25 @@ class TaskRunner:
         hub: EventHub | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        data_dir: Path | None = None,
     ) -> None:
-        """`clock` gives the time in seconds since the epoch (tests pass their own)."""
+        """Keep the history in `data_dir` (durable), or in memory for None.
+
+        `clock` gives the time in seconds since the epoch (tests pass their own).
+        """
         self._settings = settings
-        self._clock = clock
         self._hub = hub
-        self._tasks: dict[str, Invocation] = {}
-        self._finished: deque[FinishedInvocation] = deque()  # in the order they finished
-        self._sequence = itertools.count(1)
+        self._blobs = BlobStore(None if data_dir is None else data_dir / "blobs")
+        self._history = History(
+            None if data_dir is None else data_dir / "history.sqlite3",
+            max_count=settings.history_max_count,
+            max_age=settings.history_max_age,
+            max_bytes=settings.history_max_bytes,
+            clock=clock,
+            on_evict=self._blobs.remove,
+        )
+        self._tasks: dict[str, TaskThread] = {}  # unfinished ones, in start order
+        self._sequence = itertools.count(self._history.next_seq())
         # Reentrant: a task that cannot start may end (and be recorded) inside invoke().
         self._lock = threading.RLock()
         self._closed = False
@@ -87,6 +112,7 @@ class TaskRunner:
             log_limit=self._settings.task_log_max,
             listener=self._changed,
             requested_by=requested_by,
+            persist=self._persist,
         )
         with self._lock:
             if self._closed:
@@ -97,6 +123,7 @@ class TaskRunner:
             # started (or queued for its Thing's lock) under it too, so that tasks take
             # the lock in that same order.
             task.seq = next(self._sequence)
+            self._history.add(task.seq, task.snapshot())
             self._tasks[task.id] = task
             self._pending[task.id] = entry.name
             self._pending_by_thing[entry.name] += 1
@@ -104,10 +131,38 @@ class TaskRunner:
                 task.start()
             except ServerBusyError:
                 del self._tasks[task.id]  # it never ran: no record is left behind
+                self._history.remove(task.id)
                 self._forget_pending_locked(task.id)
                 raise
-            self._evict_locked()
         return task
+
+    @property
+    def interrupted(self) -> int:
+        """Invocations found pending or running from a previous run (now `error`)."""
+        return self._history.interrupted
+
+    def _persist(self, task: TaskThread, record: dict[str, Any]) -> dict[str, Any]:
+        """Commit a task's final record; a large or binary output goes to a blob first."""
+        output = record["output"]
+        extra = 0
+        if isinstance(output, Blob):
+            extra = self._blobs.put(task.id, output)
+            record = {**record, "output": None, "outputMediaType": output.media_type}
+        elif output is not None and not isinstance(output, (bool, int, float)):
+            text = json_text(output)
+            if len(text) > self._settings.blob_threshold:
+                blob = Blob(text.encode("utf-8"), "application/json")
+                extra = self._blobs.put(task.id, blob)
+                record = {**record, "output": None, "outputMediaType": blob.media_type}
+        self._history.finish(task.seq, task.version + 1, record, extra)
+        return record
+
+    def output_file(self, task_id: str) -> tuple[Path, str] | None:
+        """(file, media type) of an invocation's blob output, or None if it has none."""
+        stored = self._history.get(task_id)
+        if stored is None or not stored.record.get("outputMediaType"):
+            return None
+        return self._blobs.path(stored.record["id"]), stored.record["outputMediaType"]
 
     def _check_room_locked(self, thing: str) -> None:
         """ServerBusyError if the pending invocations of `thing`, or of all, are at their cap."""
@@ -134,12 +189,8 @@ class TaskRunner:
             with self._lock:
                 self._forget_pending_locked(task.id)
         if kind == "record":
-            compact = FinishedInvocation(task, data)
-            with self._lock:
-                if task.id in self._tasks:  # swap the thread for its frozen record
-                    self._tasks[task.id] = compact
-                self._finished.append(compact)
-                self._evict_locked()
+            with self._lock:  # stored by _persist: the history has it from now on
+                self._tasks.pop(task.id, None)
         if self._hub is not None:  # after the bookkeeping, which a hub failure must not stop
             self._hub.publish(f"task/{task.id}", kind, data)
 
@@ -147,9 +198,12 @@ class TaskRunner:
         """The task with this id, or NotFoundError (unknown, or evicted from history)."""
         with self._lock:
             task = self._tasks.get(task_id)
-        if task is None:
+        if task is not None:
+            return task
+        stored = self._history.get(task_id)
+        if stored is None or stored.record["status"] not in _FINISHED_VALUES:
             raise NotFoundError(f"no invocation with id {task_id!r}")
-        return task
+        return FinishedInvocation(stored)
 
     def page(
         self,
@@ -162,29 +216,37 @@ class TaskRunner:
     ) -> Page:
         """Records matching the filters, newest first, at most `limit`, older than `before`.
 
-        The list of tasks is copied under the runner's lock and each record under its
-        task's lock, so concurrent starts and finishes never break a listing.
+        Stored rows come from the history; an unfinished one is read from its live task,
+        whose status decides the status filter. Concurrent starts and finishes never
+        break a listing.
         """
-        with self._lock:
-            self._evict_locked()
-            tasks = list(self._tasks.values())  # in `seq` order: see invoke()
+        self._history.evict()
         records: list[dict[str, Any]] = []
         last_seq = 0
-        for task in reversed(tasks):
-            if before is not None and task.seq >= before:
-                continue
-            if (thing is not None and task.thing != thing) or (
-                action is not None and task.action != action
-            ):
-                continue
-            record = task.snapshot()
-            if statuses and TaskStatus(record["status"]) not in statuses:
-                continue
+        rows = self._history.newest_first(
+            thing=thing, action=action, statuses=statuses, before=before, batch=limit + 1
+        )
+        for seq, task_id, status, text in rows:
+            if status == UNFINISHED:
+                record = self._live_record(task_id)
+                if record is None or (statuses and TaskStatus(record["status"]) not in statuses):
+                    continue
+            else:
+                record = json.loads(text)
             if len(records) == limit:
                 return Page(records, next_cursor=last_seq)
             records.append(record)
-            last_seq = task.seq
+            last_seq = seq
         return Page(records, next_cursor=None)
+
+    def _live_record(self, task_id: str) -> dict[str, Any] | None:
+        """The record of an unfinished task now (stored, if it has just finished)."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+        if task is not None:
+            return task.snapshot()
+        stored = self._history.get(task_id)
+        return None if stored is None else stored.record
 
     def cancel(self, task_id: str, wait: float) -> tuple[Invocation, bool]:
         """Ask a task to stop and wait up to `wait` s; (task, whether it has ended).
@@ -206,7 +268,7 @@ class TaskRunner:
         """
         with self._lock:
             self._closed = True
-            unfinished = [task for task in self._tasks.values() if isinstance(task, TaskThread)]
+            unfinished = list(self._tasks.values())
         for task in unfinished:
             task.cancel()
         deadline = time.monotonic() + wait
@@ -214,18 +276,7 @@ class TaskRunner:
             task.wait(max(0.0, deadline - time.monotonic()))
         return [task for task in unfinished if not task.finished]
 
-    def _evict_locked(self) -> None:
-        """Drop the tasks that finished longest ago beyond the count and age bounds.
-
-        Only finished tasks are in `_finished`, oldest first, so this looks at as few
-        tasks as it evicts (plus one).
-        """
-        oldest_allowed = self._clock() - self._settings.history_max_age
-        while self._finished:
-            first = self._finished[0]
-            completed = first.time_completed
-            too_old = completed is not None and completed.timestamp() < oldest_allowed
-            if len(self._finished) <= self._settings.history_max_count and not too_old:
-                return
-            self._finished.popleft()
-            self._tasks.pop(first.id, None)
+    def close(self) -> None:
+        """Close the history (after `shutdown`); a temporary blob folder is removed."""
+        self._history.close()
+        self._blobs.close()

@@ -13,6 +13,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,10 @@ CANCEL_MESSAGE = "cancellation requested"
 TaskListener = Callable[["TaskThread", str, dict[str, Any]], None]
 """Told of each change, in order: (task, kind, data). `kind` is "update" (data: the
 light view), "log" (a new log entry) or "record" (the final record, exactly once)."""
+
+Persist = Callable[["TaskThread", dict[str, Any]], dict[str, Any]]
+"""Stores a task's final record before anyone is told of it; returns the record as
+stored (a large output may be replaced by a link to a blob)."""
 
 Outcome = tuple[TaskStatus, Any, "dict[str, Any] | None", "str | None"]
 """How a run ended: (status, output, error problem, message)."""
@@ -69,6 +74,7 @@ class TaskThread(threading.Thread):
         log_limit: int = 1000,
         listener: TaskListener | None = None,
         requested_by: str | None = None,
+        persist: Persist = lambda task, record: record,
     ) -> None:
         task_id = str(uuid.uuid4())
         super().__init__(name=f"labthings-task-{action}-{task_id[:8]}", daemon=True)
@@ -98,6 +104,7 @@ class TaskThread(threading.Thread):
         self._in_listener = False
         self._version = 0
         self._listener = listener
+        self._persist = persist
         self._done = threading.Event()
         self._cancel_event = threading.Event()
         self._message_before_cancel: str | None = None
@@ -219,20 +226,19 @@ class TaskThread(threading.Thread):
                     return False
                 self._cancel_event.set()
                 state.cancel_requested = True
-                if state.status is TaskStatus.PENDING:
-                    self._finish_locked(
-                        (TaskStatus.CANCELLED, None, None, "cancelled before it started")
-                    )
-                    kind, data = "record", snapshot(state)
-                else:
+                pending = state.status is TaskStatus.PENDING
+                if not pending:
                     if state.message != CANCEL_MESSAGE:
                         self._message_before_cancel = state.message
                     state.message = CANCEL_MESSAGE
                     self._count_change_locked()
-                    kind, data = "update", live_update(state)
-            if self._instrument_lock is not None and kind == "record":
-                self._instrument_lock.withdraw(self._reservation)  # it never got its turn
-            self._tell(kind, data)
+                    update = live_update(state)
+            if pending:
+                if self._instrument_lock is not None:
+                    self._instrument_lock.withdraw(self._reservation)  # it never got its turn
+                self._finish((TaskStatus.CANCELLED, None, None, "cancelled before it started"))
+            else:
+                self._tell("update", update)
         return True
 
     # -- running -----------------------------------------------------------------------
@@ -278,13 +284,7 @@ class TaskThread(threading.Thread):
 
     def _end_unstarted(self, problem: dict[str, Any]) -> None:
         """Finish a task that never ran, in error with `problem`."""
-        with self._telling:
-            with self._lock:
-                if self._state.status in FINISHED:
-                    return
-                self._finish_locked((TaskStatus.ERROR, None, problem, "failed"))
-                record = snapshot(self._state)
-            self._tell("record", record)
+        self._finish((TaskStatus.ERROR, None, problem, "failed"))
 
     def _release_lock(self) -> None:
         if self._holds_lock and self._instrument_lock is not None:
@@ -298,11 +298,7 @@ class TaskThread(threading.Thread):
                 return
             outcome = self._call()
             self._release_lock()
-            with self._telling:
-                with self._lock:
-                    self._finish_locked(outcome)
-                    record = snapshot(self._state)
-                self._tell("record", record)
+            self._finish(outcome)
         finally:
             self._release_lock()
             _current.reset(token)
@@ -359,22 +355,51 @@ class TaskThread(threading.Thread):
                 update = live_update(self._state)
             self._tell("update", update)
 
-    def _finish_locked(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: Outcome) -> None:
+        """End the task: the final record is persisted first, then made visible, then told.
+
+        So no client (a POST waiting, a GET, a stream) learns of an end that a crash
+        could lose. Only the first end counts.
+        """
+        with self._telling:
+            with self._lock:
+                if self._state.status in FINISHED:
+                    return
+                final = self._final_state(outcome)
+                record = snapshot(final)
+            try:
+                record = self._persist(self, record)
+            except Exception:  # the end must still be seen, or waiters would hang
+                _logger.exception("the final record of %s could not be stored", self.id)
+            with self._lock:
+                final.output = record["output"]
+                final.output_media_type = record["outputMediaType"]
+                self._state = final
+                self._count_change_locked()
+                self._done.set()
+            self._tell("record", record)
+
+    def _final_state(self, outcome: Outcome) -> TaskState:
+        """A copy of the state with `outcome` applied (the live state is not touched)."""
         status, output, error, message = outcome
         state = self._state
-        state.status = status
-        state.output = output
-        state.error = error
-        if status is TaskStatus.COMPLETED and state.message == CANCEL_MESSAGE:
+        final = replace(
+            state,
+            status=status,
+            output=output,
+            error=error,
+            data=dict(state.data),
+            log=deque(state.log, maxlen=state.log.maxlen),
+            time_completed=now_utc(),
+        )
+        if status is TaskStatus.COMPLETED and final.message == CANCEL_MESSAGE:
             # It finished without heeding the cancel: the request no longer describes it.
-            state.message = self._message_before_cancel
+            final.message = self._message_before_cancel
         if message is not None:
-            state.message = message
-        if status is TaskStatus.COMPLETED and state.progress is not None:
-            state.progress = 100
-        state.time_completed = now_utc()
-        self._count_change_locked()
-        self._done.set()
+            final.message = message
+        if status is TaskStatus.COMPLETED and final.progress is not None:
+            final.progress = 100
+        return final
 
     def _count_change_locked(self) -> None:
         """Count a change and wake long-pollers."""

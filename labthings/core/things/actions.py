@@ -20,6 +20,7 @@ from labthings.core.describe.types import field_for_hint, schema_for_fields
 from labthings.core.errors import ConfigurationError, ValidationError
 from labthings.core.jsonvalues import describe_json_type, flatten_errors
 from labthings.core.things.affordance import Affordance, dump_value, qualified_name
+from labthings.core.things.blob import Blob
 
 __all__ = ["ActionAffordance", "action"]
 
@@ -101,6 +102,8 @@ class ActionAffordance(Affordance):
 
     def dump_output(self, value: Any) -> Any:
         """The return value as a JSON value; raises `TypeError`/`ValueError` if it is not one."""
+        if isinstance(value, Blob):
+            return value  # stored as a file by the runner, not sent as JSON
         return dump_value(self.output_field, "output", value)
 
 

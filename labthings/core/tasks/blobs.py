@@ -1,0 +1,62 @@
+"""Large and binary action results, kept as files beside the history (`blobs/<id>`).
+
+A `Blob` result, or a JSON result larger than a threshold, is stored here. The record
+then holds `output: null` and `outputMediaType`, with an `output` link where clients
+fetch it. A blob is deleted when its record leaves the history.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from labthings.core.things.blob import Blob
+
+__all__ = ["BlobStore"]
+
+
+class BlobStore:
+    """Blob files in a folder, one per invocation id, written atomically."""
+
+    def __init__(self, folder: Path | None) -> None:
+        """Use `folder` (created if needed), or a temporary folder removed by `close()`."""
+        self._temporary = folder is None
+        self.folder = (
+            Path(tempfile.mkdtemp(prefix="labthings-blobs-")) if folder is None else folder
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def put(self, task_id: str, blob: Blob) -> int:
+        """Store `blob` as the result of `task_id`; its size in bytes."""
+        target = self.path(task_id)
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                if blob.data is not None:
+                    file.write(blob.data)
+                else:
+                    assert blob.path is not None
+                    with blob.path.open("rb") as source:
+                        shutil.copyfileobj(source, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return target.stat().st_size
+
+    def path(self, task_id: str) -> Path:
+        """Where the result of `task_id` is (or would be) kept."""
+        return self.folder / task_id
+
+    def remove(self, task_id: str) -> None:
+        """Delete the result of `task_id`, if there is one."""
+        self.path(task_id).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Remove a temporary folder; a data directory's folder stays."""
+        if self._temporary:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,280 @@
+"""The invocation history, in SQLite: durable, bounded, and listed newest first.
+
+Every invocation gets a row when it is started (status `unfinished`), and its final
+record replaces it before anyone is told the invocation has ended, so a `kill -9` loses
+no record a client saw finish. On opening, rows still `unfinished` (the server died
+while they were pending or running) become `error` records with a problem of type
+`urn:labthings:problem:interrupted`.
+
+Finished rows are evicted oldest-finished first beyond a count, an age and a byte
+budget; their blobs go with them. `path=None` keeps the history in memory (SQLite's
+`:memory:`), with the same behaviour for one server run.
+
+The standard library's `sqlite3` in WAL mode with `synchronous=NORMAL`: a commit
+survives the process being killed (what `kill -9` and crashes do), and costs no fsync.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labthings.core.jsonvalues import json_text, now_utc
+from labthings.core.tasks.record import FINISHED, TaskStatus
+
+__all__ = ["History", "StoredRecord", "UNFINISHED"]
+
+UNFINISHED = "unfinished"
+"""The status column of a row whose invocation has not ended."""
+
+INTERRUPTED = {
+    "type": "urn:labthings:problem:interrupted",
+    "title": "The server stopped before the invocation ended",
+    "detail": "the server process ended (a crash, kill or power cut) while it was "
+    "pending or running; it did not complete",
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS invocations (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    thing TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    finished_at REAL,
+    size INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocations_by_thing ON invocations (thing, seq);
+CREATE INDEX IF NOT EXISTS invocations_by_action ON invocations (action, seq);
+CREATE INDEX IF NOT EXISTS invocations_by_finish ON invocations (finished_at)
+    WHERE finished_at IS NOT NULL;
+"""
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as the history holds it: position, version and the record itself."""
+
+    seq: int
+    version: int
+    record: dict[str, Any]
+
+
+class History:
+    """Invocation records by id and by position (`seq`, increasing with start order).
+
+    Thread-safe: one connection, used under one lock.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        max_count: int,
+        max_age: float,
+        max_bytes: int,
+        clock: Callable[[], float] = time.time,
+        on_evict: Callable[[str], None] = lambda task_id: None,
+    ) -> None:
+        """Open (creating it if needed) the history at `path`, or in memory for None.
+
+        `on_evict(id)` is called for each evicted invocation (to delete its blobs).
+        """
+        self._max_count = max_count
+        self._max_age = max_age
+        self._max_bytes = max_bytes
+        self._clock = clock
+        self._on_evict = on_evict
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            ":memory:" if path is None else str(path),
+            check_same_thread=False,
+            isolation_level=None,  # autocommit; transactions are explicit
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._next_seq, self._finished_count, self._finished_bytes = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1, COUNT(finished_at),"
+            " COALESCE(SUM(CASE WHEN finished_at IS NULL THEN 0 ELSE size END), 0)"
+            " FROM invocations"
+        ).fetchone()
+        self._interrupted = self._recover()
+
+    @property
+    def interrupted(self) -> int:
+        """How many invocations were found unfinished (and ended as interrupted) on opening."""
+        return self._interrupted
+
+    def next_seq(self) -> int:
+        """A position after every stored one; the caller numbers new invocations from it."""
+        return int(self._next_seq)
+
+    def _recover(self) -> int:
+        """End every unfinished row as `error`/interrupted, stamped now; how many there were."""
+        now = now_utc()
+        rows = self._db.execute(
+            "SELECT seq, version, record FROM invocations WHERE status = ?", (UNFINISHED,)
+        ).fetchall()
+        with self._transaction():
+            for seq, version, text in rows:
+                record = json.loads(text)
+                record.update(
+                    status=TaskStatus.ERROR.value,
+                    message="interrupted",
+                    error=dict(INTERRUPTED),
+                    timeCompleted=now.isoformat(),
+                )
+                self._store_final(seq, version + 1, record, now.timestamp())
+        return len(rows)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def add(self, seq: int, record: dict[str, Any]) -> None:
+        """Store a new invocation's first record (it is unfinished)."""
+        text = json_text(record)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO invocations (seq, id, thing, action, status, size, version, record)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                (seq, record["id"], record["thing"], record["action"], UNFINISHED, len(text), text),
+            )
+            self._next_seq = max(self._next_seq, seq + 1)
+
+    def remove(self, task_id: str) -> None:
+        """Forget an invocation that never ran (its start was refused)."""
+        with self._lock:
+            self._db.execute("DELETE FROM invocations WHERE id = ?", (task_id,))
+
+    def finish(self, seq: int, version: int, record: dict[str, Any], extra_bytes: int = 0) -> None:
+        """Commit an invocation's final record (durable when this returns), then evict.
+
+        `extra_bytes` counts what the record keeps outside the database (its blobs).
+        """
+        finished_at = self._clock()
+        with self._lock, self._transaction():
+            self._store_final(seq, version, record, finished_at, extra_bytes)
+        self._evict()
+
+    def _store_final(
+        self,
+        seq: int,
+        version: int,
+        record: dict[str, Any],
+        finished_at: float,
+        extra_bytes: int = 0,
+    ) -> None:
+        text = json_text(record)
+        size = len(text) + extra_bytes
+        self._db.execute(
+            "UPDATE invocations SET status = ?, finished_at = ?, size = ?, version = ?,"
+            " record = ? WHERE seq = ?",
+            (record["status"], finished_at, size, version, text, seq),
+        )
+        self._finished_count += 1
+        self._finished_bytes += size
+
+    def _evict(self) -> None:
+        """Delete the finished rows that finished longest ago beyond count, age and bytes."""
+        oldest_allowed = self._clock() - self._max_age
+        evicted: list[str] = []
+        with self._lock:
+            while self._finished_count:
+                row = self._db.execute(
+                    "SELECT seq, id, finished_at, size FROM invocations"
+                    " WHERE finished_at IS NOT NULL ORDER BY finished_at LIMIT 1"
+                ).fetchone()
+                seq, task_id, finished_at, size = row
+                if (
+                    self._finished_count <= self._max_count
+                    and self._finished_bytes <= self._max_bytes
+                    and finished_at >= oldest_allowed
+                ):
+                    break
+                self._db.execute("DELETE FROM invocations WHERE seq = ?", (seq,))
+                self._finished_count -= 1
+                self._finished_bytes -= size
+                evicted.append(task_id)
+        for task_id in evicted:
+            self._on_evict(task_id)
+
+    def evict(self) -> None:
+        """Apply the bounds now (age passes even when nothing finishes)."""
+        self._evict()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> StoredRecord | None:
+        """The stored record with this id, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, version, record FROM invocations WHERE id = ?", (task_id,)
+            ).fetchone()
+        return None if row is None else StoredRecord(row[0], row[1], json.loads(row[2]))
+
+    def newest_first(
+        self,
+        *,
+        thing: str | None,
+        action: str | None,
+        statuses: Collection[TaskStatus],
+        before: int | None,
+        batch: int,
+    ) -> Iterator[tuple[int, str, str, str]]:
+        """(seq, id, status, record JSON) of matching rows, newest first, in batches.
+
+        Unfinished rows always match the status filter (their live status is not stored).
+        """
+        conditions = ["seq < ?"]
+        parameters: list[Any] = [before if before is not None else self._next_seq]
+        if thing is not None:
+            conditions.append("thing = ?")
+            parameters.append(thing)
+        if action is not None:
+            conditions.append("action = ?")
+            parameters.append(action)
+        if statuses:
+            wanted = [status.value for status in statuses if status in FINISHED]
+            conditions.append(f"status IN ({', '.join('?' * (len(wanted) + 1))})")
+            parameters.extend([*wanted, UNFINISHED])
+        query = (
+            "SELECT seq, id, status, record FROM invocations WHERE "
+            + " AND ".join(conditions)
+            + " ORDER BY seq DESC LIMIT ?"
+        )
+        while True:
+            with self._lock:
+                rows = self._db.execute(query, [*parameters, batch]).fetchall()
+            yield from rows
+            if len(rows) < batch:
+                return
+            parameters[0] = rows[-1][0]
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        with self._lock:
+            self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN ... COMMIT (ROLLBACK on an error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

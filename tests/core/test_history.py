@@ -1,0 +1,188 @@
+"""Durable history: records survive reopening, interrupted ones end in error, bounds by
+count, age and bytes evict the oldest finished (with their blobs), large and binary
+outputs are kept as blobs, and memory holds only unfinished tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_helpers import WAIT, FakeClock, finish, invoke, serve, wait_until
+
+from labthings import Thing, action, cancellable_sleep
+from labthings.core.settings import Settings
+from labthings.core.tasks.history import History
+from labthings.core.tasks.runner import TaskRunner
+from labthings.core.things.blob import Blob
+from labthings.core.things.registry import ThingEntry
+
+
+class Lab(Thing):
+    @action(lock=False)
+    def quick(self, n: int = 0) -> int:
+        return n
+
+    @action(lock=False)
+    def slow(self, seconds: float = 30.0) -> None:
+        cancellable_sleep(seconds)
+
+    @action(lock=False)
+    def spectrum(self, points: int) -> list[float]:
+        return [0.5] * points
+
+    @action(lock=False)
+    def picture(self) -> Blob:
+        return Blob(b"\x89PNG fake", "image/png")
+
+
+@pytest.fixture
+def entry() -> ThingEntry:
+    return serve(Lab(), "lab")
+
+
+def runner_in(folder: Path, **settings: Any) -> TaskRunner:
+    return TaskRunner(Settings(**settings), data_dir=folder)
+
+
+def test_finished_records_survive_reopening_and_numbering_continues(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    runner = runner_in(tmp_path)
+    records = [finish(invoke(runner, entry, "quick", {"n": n})) for n in range(3)]
+    runner.shutdown(WAIT)
+    runner.close()
+
+    reopened = runner_in(tmp_path)
+    try:
+        assert reopened.page(limit=10).records == list(reversed(records))
+        assert reopened.get(records[0]["id"]).snapshot() == records[0]
+        newer = finish(invoke(reopened, entry, "quick", {"n": 9}))
+        assert [r["id"] for r in reopened.page(limit=1).records] == [newer["id"]]
+    finally:
+        reopened.shutdown(WAIT)
+        reopened.close()
+
+
+def test_unfinished_invocations_come_back_interrupted(tmp_path: Path, entry: ThingEntry) -> None:
+    runner = runner_in(tmp_path)
+    running = invoke(runner, entry, "slow", {})
+    done = finish(invoke(runner, entry, "quick", {"n": 1}))
+    # The process dies here: nothing is shut down, the database is just abandoned.
+    reopened = runner_in(tmp_path)
+    try:
+        assert reopened.interrupted == 1
+        record = reopened.get(running.id).snapshot()
+        assert record["status"] == "error"
+        assert record["error"]["type"] == "urn:labthings:problem:interrupted"
+        assert record["timeCompleted"] is not None
+        assert reopened.get(done["id"]).snapshot() == done
+        assert [r["status"] for r in reopened.page(limit=10, statuses=[]).records] == [
+            "completed",
+            "error",
+        ]
+    finally:
+        reopened.close()
+        running.cancel()
+        runner.shutdown(WAIT)
+        runner.close()
+
+
+def test_memory_holds_only_unfinished_tasks(tmp_path: Path, entry: ThingEntry) -> None:
+    runner = runner_in(tmp_path)
+    try:
+        for n in range(50):
+            finish(invoke(runner, entry, "quick", {"n": n}))
+        assert runner._tasks == {}
+        assert len(runner.page(limit=100).records) == 50
+    finally:
+        runner.close()
+
+
+def test_eviction_by_count_age_and_bytes(tmp_path: Path, entry: ThingEntry) -> None:
+    clock = FakeClock()
+    runner = TaskRunner(
+        Settings(history_max_count=5, history_max_age=60, history_max_bytes=42_000),
+        clock=clock,
+        data_dir=tmp_path,
+    )
+    try:
+        ids = [finish(invoke(runner, entry, "quick", {"n": n}))["id"] for n in range(8)]
+        assert [r["id"] for r in runner.page(limit=100).records] == list(reversed(ids[3:]))
+        big = finish(invoke(runner, entry, "spectrum", {"points": 10_000}))  # about 40 kB
+        assert len(runner.page(limit=100).records) < 5  # the byte budget evicted more
+        assert big["id"] == runner.page(limit=1).records[0]["id"]
+        clock.advance(61)
+        assert runner.page(limit=100).records == []
+        assert not (tmp_path / "blobs" / big["id"]).exists() or big["outputMediaType"] is None
+    finally:
+        runner.close()
+
+
+def test_a_large_output_is_a_blob_served_by_link_and_goes_with_its_record(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    runner = runner_in(tmp_path, blob_threshold=1000, history_max_count=1)
+    try:
+        record = finish(invoke(runner, entry, "spectrum", {"points": 1000}))
+        assert record["output"] is None
+        assert record["outputMediaType"] == "application/json"
+        found = runner.output_file(record["id"])
+        assert found is not None
+        path, media_type = found
+        assert media_type == "application/json"
+        assert json.loads(path.read_bytes()) == [0.5] * 1000
+        small = finish(invoke(runner, entry, "spectrum", {"points": 3}))
+        assert small["output"] == [0.5, 0.5, 0.5] and small["outputMediaType"] is None
+        assert not path.exists()  # evicted with its record
+    finally:
+        runner.close()
+
+
+def test_a_binary_output_is_kept_with_its_media_type(tmp_path: Path, entry: ThingEntry) -> None:
+    runner = runner_in(tmp_path)
+    try:
+        record = finish(invoke(runner, entry, "picture", {}))
+        assert record["status"] == "completed"
+        assert (record["output"], record["outputMediaType"]) == (None, "image/png")
+        found = runner.output_file(record["id"])
+        assert found is not None and found[0].read_bytes() == b"\x89PNG fake"
+    finally:
+        runner.close()
+
+
+def test_an_in_memory_history_behaves_the_same(entry: ThingEntry) -> None:
+    runner = TaskRunner(Settings(blob_threshold=100))
+    try:
+        record = finish(invoke(runner, entry, "spectrum", {"points": 100}))
+        found = runner.output_file(record["id"])
+        assert found is not None and found[0].exists()
+        folder = found[0].parent
+    finally:
+        runner.close()
+    assert not folder.exists()  # the temporary blob folder goes with the runner
+
+
+def test_the_final_record_is_stored_before_anyone_is_told(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    runner = runner_in(tmp_path)
+    seen: list[dict[str, Any] | None] = []
+    history = History(tmp_path / "history.sqlite3", max_count=100, max_age=3600, max_bytes=10**9)
+    original = runner._changed
+
+    def listener(task: Any, kind: str, data: dict[str, Any]) -> None:
+        if kind == "record":
+            stored = history.get(task.id)
+            seen.append(None if stored is None else stored.record)
+        original(task, kind, data)
+
+    runner._changed = listener  # type: ignore[method-assign]
+    try:
+        record = finish(invoke(runner, entry, "quick", {"n": 7}))
+        wait_until(lambda: bool(seen))
+        assert seen == [record]
+    finally:
+        history.close()
+        runner.close()
