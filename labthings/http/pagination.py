@@ -15,7 +15,10 @@ from labthings.core.errors import ValidationError
 from labthings.core.settings import Settings
 from labthings.core.tasks.record import TaskStatus
 
-__all__ = ["ListQuery", "document", "next_page_link", "parse_list_query"]
+__all__ = ["MAX_CURSOR", "ListQuery", "document", "next_page_link", "parse_list_query"]
+
+MAX_CURSOR = 2**62
+"""Cursors are positions in the history, which SQLite keeps as 64-bit integers."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ def parse_list_query(args: MultiDict[str, str], settings: Settings) -> ListQuery
                 allowed = ", ".join(status.value for status in TaskStatus)
                 errors.setdefault("status", []).append(f"{part!r} is not one of: {allowed}")
     limit = _bounded_int(args, "limit", 1, settings.list_max_limit, errors)
-    before = _bounded_int(args, "cursor", 1, None, errors)
+    before = _bounded_int(args, "cursor", 1, MAX_CURSOR, errors)
     if errors:
         raise ValidationError("invalid query parameters", errors)
     return ListQuery(
@@ -108,7 +111,7 @@ def document(operation: dict[str, Any], target: Target) -> None:
                 "name": "cursor",
                 "in": "query",
                 "description": "Where the next page starts, from a `Link: rel=next` header.",
-                "schema": {"type": "integer", "minimum": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_CURSOR},
             },
         ]
     )
