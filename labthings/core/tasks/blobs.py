@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 from labthings.core.things.blob import Blob
@@ -21,12 +22,19 @@ class BlobStore:
     """Blob files in a folder, one per invocation id, written atomically."""
 
     def __init__(self, folder: Path | None) -> None:
-        """Use `folder` (created if needed), or a temporary folder removed by `close()`."""
-        self._temporary = folder is None
-        self.folder = (
-            Path(tempfile.mkdtemp(prefix="labthings-blobs-")) if folder is None else folder
-        )
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Use `folder` (created if needed), or a temporary folder, made on first use and
+        removed by `close()` or when the store is garbage-collected."""
+        self._folder = folder
+        self._cleanup: weakref.finalize | None = None
+
+    @property
+    def folder(self) -> Path:
+        """Where the blobs are."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="labthings-blobs-"))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
+        self._folder.mkdir(parents=True, exist_ok=True)
+        return self._folder
 
     def put(self, task_id: str, blob: Blob) -> int:
         """Store `blob` as the result of `task_id`; its size in bytes."""
@@ -58,5 +66,5 @@ class BlobStore:
 
     def close(self) -> None:
         """Remove a temporary folder; a data directory's folder stays."""
-        if self._temporary:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()
