@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import enum
 import math
+from pathlib import Path
 from typing import Annotated
 
 import pytest
+from core_helpers import write
 from marshmallow.validate import Range
 
 from labthings import ConfigurationError, Thing, ValidationError, action, fields, thing_property
 from labthings.core.describe.types import StrictFloat, StrictInteger
+from labthings.core.things.persistence import PropertyStore
 from labthings.core.things.properties import PropertyAffordance
+from labthings.core.things.registry import ThingRegistry
 
 
 class Filter(enum.Enum):
@@ -363,3 +367,51 @@ def test_enter_and_exit_do_nothing_by_default() -> None:
     stage = Stage()
     with stage as entered:
         assert entered is stage
+
+
+class Oven(Thing):
+    setpoint = thing_property(float, default=20.0, persist=True)
+    label = thing_property(str, default="oven", persist=True)
+    scratch = thing_property(int, default=0)
+
+
+def test_persisted_properties_are_saved_on_every_write_and_restored(tmp_path: Path) -> None:
+    store = PropertyStore(tmp_path / "state.sqlite3")
+    registry = ThingRegistry("Lab", store=store)
+    oven = Oven()
+    registry.add("oven", oven)
+    oven.setpoint = 180.0  # from the Thing's own code
+    write(registry.get("oven"), "label", "big oven", lock_timeout=1)  # as a PUT does
+    oven.scratch = 5  # not persisted
+    store.close()
+
+    reopened = PropertyStore(tmp_path / "state.sqlite3")
+    restored = ThingRegistry("Lab", store=reopened)
+    fresh = Oven()
+    restored.add("oven", fresh)
+    assert restored.restore() == []
+    assert (fresh.setpoint, fresh.label, fresh.scratch) == (180.0, "big oven", 0)
+    reopened.close()
+
+
+def test_a_saved_value_that_no_longer_fits_is_reported_and_the_default_used(
+    tmp_path: Path,
+) -> None:
+    store = PropertyStore(tmp_path / "state.sqlite3")
+    store.save("oven", "setpoint", "hot")  # saved when the property was a string
+    registry = ThingRegistry("Lab", store=store)
+    oven = Oven()
+    registry.add("oven", oven)
+    (problem,) = registry.restore()
+    assert "'setpoint'" in problem and "using the default" in problem
+    assert oven.setpoint == 20.0
+    store.close()
+
+
+def test_persist_is_for_stored_properties() -> None:
+    with pytest.raises(ConfigurationError, match="persist"):
+
+        class Probe(Thing):
+            @thing_property(persist=True)
+            def reading(self) -> float:
+                return 1.0

@@ -60,6 +60,7 @@ class PropertyAffordance(Affordance):
         getter: Getter | None = None,
         readonly: bool = False,
         lock: bool = True,
+        persist: bool = False,
         title: str | None = None,
         description: str | None = None,
     ) -> None:
@@ -79,6 +80,12 @@ class PropertyAffordance(Affordance):
         self.setter_func: Setter | None = None
         self._readonly = readonly
         self.lock = lock
+        self.persist = persist
+        if persist and getter is not None:
+            self._refuse(
+                "persist=True keeps a stored value; a property computed by a getter "
+                "reads its value from the instrument"
+            )
 
     @property
     def readonly(self) -> bool:
@@ -107,7 +114,20 @@ class PropertyAffordance(Affordance):
             self.setter_func(instance, value)
         else:
             instance.__dict__[self.name] = value
+            if self.persist:
+                self._save(instance, value)
         self._publish(instance, value)
+
+    def _save(self, instance: object, value: Any) -> None:
+        """Save the new value of a served Thing's persisted property; a failure is logged
+        (the assignment itself has happened)."""
+        save = getattr(instance, "_labthings_save", None)
+        if save is None:
+            return
+        try:
+            save(self.name, self.dump(value))
+        except Exception:  # noqa: BLE001 - a full disk must not undo the assignment
+            _logger.exception("property %r was set but its value could not be saved", self.name)
 
     def _publish(self, instance: object, value: Any) -> None:
         """Tell watchers of a served Thing about the new value (computed: read it back)."""
@@ -156,6 +176,7 @@ def thing_property(
     default: Any = ...,
     readonly: bool = False,
     lock: bool = True,
+    persist: bool = False,
     title: str | None = None,
     description: str | None = None,
 ) -> PropertyAffordance: ...
@@ -173,7 +194,9 @@ def thing_property(
     """Declare a property: from a field or type with a default, or on a getter method.
 
     Options: `default` (stored form), `readonly` (clients may not write it), `lock`
-    (HTTP writes take the instrument lock, default True), `title`, `description`.
+    (HTTP writes take the instrument lock, default True), `persist` (a stored value is
+    saved on every write and restored when the server starts again), `title`,
+    `description`.
     """
     if declaration is None:
         return lambda getter: _from_getter(getter, options)

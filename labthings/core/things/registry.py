@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -20,6 +21,7 @@ from labthings.core.errors import (
 from labthings.core.live.hub import EventHub, ThingPublisher
 from labthings.core.things.affordance import Affordance
 from labthings.core.things.locks import InstrumentLock
+from labthings.core.things.persistence import PropertyStore
 from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.thing import Thing
 
@@ -116,9 +118,13 @@ class ThingEntry:
 class ThingRegistry:
     """Things by name. Frozen once the server is built: documents are made from it once."""
 
-    def __init__(self, title: str, hub: EventHub | None = None) -> None:
+    def __init__(
+        self, title: str, hub: EventHub | None = None, store: PropertyStore | None = None
+    ) -> None:
+        """`store` keeps the values of `persist=True` properties (None: not kept)."""
         self._title = title
         self._hub = hub
+        self._store = store
         self._entries: dict[str, ThingEntry] = {}
         self._frozen = False
         self._lock = threading.Lock()
@@ -143,7 +149,33 @@ class ThingRegistry:
             self._entries[name] = entry
             if self._hub is not None:
                 thing._labthings_publisher = ThingPublisher(self._hub, name)
+            if self._store is not None:
+                thing._labthings_save = functools.partial(self._store.save, name)
             return entry
+
+    def restore(self) -> list[str]:
+        """Give every Thing its saved `persist=True` values (call before `__enter__`).
+
+        A saved value that no longer fits its property's declaration is skipped (the
+        default stays); returns one message for each.
+        """
+        problems: list[str] = []
+        if self._store is None:
+            return problems
+        for entry in self:
+            saved = self._store.load(entry.name)
+            for name, affordance in type(entry.thing).properties().items():
+                if not affordance.persist or name not in saved:
+                    continue
+                try:
+                    entry.thing.__dict__[name] = affordance.validate(saved[name])
+                except ValidationError as error:
+                    problems.append(
+                        f"thing {entry.name!r}: the saved value of {name!r} no longer fits "
+                        f"its declaration ({'; '.join(sum(error.errors.values(), []))}); "
+                        "using the default"
+                    )
+        return problems
 
     def freeze(self) -> None:
         """Refuse further additions (called when the app is built)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
@@ -43,6 +43,7 @@ class Thing:
 
     _affordances: ClassVar[dict[str, Affordance]] = {}
     _labthings_publisher: ThingPublisher | None = None  # set when a LabThing serves it
+    _labthings_save: Callable[[str, Any], None] | None = None  # saves persisted properties
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
