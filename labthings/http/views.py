@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
 from labthings.core.tasks.finished import Invocation
-from labthings.core.tasks.record import FINISHED, record_href, with_links
+from labthings.core.tasks.record import FINISHED, linked_text, record_href, with_links
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.registry import NOT_READ
@@ -60,11 +60,11 @@ def _list_response(services: Services, **fixed: str) -> Response:
         before=query.before,
     )
     root = server_root(request)
-    records = [with_links(record, root) for record in page.records]
+    body = "[" + ",".join(linked_text(item, root) for item in page.listed) + "]"
     headers = {}
     if page.next_cursor is not None:
         headers["Link"] = next_page_link(request, page.next_cursor)
-    return json_response(records, headers=headers)
+    return Response(body, headers=headers, mimetype="application/json")
 
 
 class IndexView(ServiceView):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from labthings.core.jsonvalues import json_text, now_utc
-from labthings.core.tasks.record import FINISHED, TaskStatus
+from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
 
 __all__ = ["History", "StoredRecord", "UNFINISHED"]
 
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS invocations (
     thing TEXT NOT NULL,
     action TEXT NOT NULL,
     status TEXT NOT NULL,
+    media_type TEXT,
     finished_at REAL,
     size INTEGER NOT NULL,
     version INTEGER NOT NULL,
@@ -175,9 +176,17 @@ class History:
         text = json_text(record)
         size = len(text) + extra_bytes
         self._db.execute(
-            "UPDATE invocations SET status = ?, finished_at = ?, size = ?, version = ?,"
-            " record = ? WHERE seq = ?",
-            (record["status"], finished_at, size, version, text, seq),
+            "UPDATE invocations SET status = ?, media_type = ?, finished_at = ?, size = ?,"
+            " version = ?, record = ? WHERE seq = ?",
+            (
+                record["status"],
+                record.get("outputMediaType"),
+                finished_at,
+                size,
+                version,
+                text,
+                seq,
+            ),
         )
         self._finished_count += 1
         self._finished_bytes += size
@@ -228,8 +237,8 @@ class History:
         statuses: Collection[TaskStatus],
         before: int | None,
         batch: int,
-    ) -> Iterator[tuple[int, str, str, str]]:
-        """(seq, id, status, record JSON) of matching rows, newest first, in batches.
+    ) -> Iterator[tuple[int, str, ListedRecord]]:
+        """(seq, status, listed record) of matching rows, newest first, in batches.
 
         Unfinished rows always match the status filter (their live status is not stored).
         """
@@ -246,14 +255,15 @@ class History:
             conditions.append(f"status IN ({', '.join('?' * (len(wanted) + 1))})")
             parameters.extend([*wanted, UNFINISHED])
         query = (
-            "SELECT seq, id, status, record FROM invocations WHERE "
+            "SELECT seq, status, id, thing, action, media_type, record FROM invocations WHERE "
             + " AND ".join(conditions)
             + " ORDER BY seq DESC LIMIT ?"
         )
         while True:
             with self._lock:
                 rows = self._db.execute(query, [*parameters, batch]).fetchall()
-            yield from rows
+            for seq, status, *listed in rows:
+                yield seq, status, ListedRecord(*listed)
             if len(rows) < batch:
                 return
             parameters[0] = rows[-1][0]

@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from labthings.core.jsonvalues import clean_text, now_utc
+from labthings.core.jsonvalues import clean_text, json_text, now_utc
 
 __all__ = [
     "FINISHED",
     "LOG_ENTRY_SCHEMA",
+    "ListedRecord",
     "RECORD_FIELDS",
     "RecordField",
     "TaskState",
     "TaskStatus",
+    "linked_text",
     "live_update",
     "log_entry",
     "record_href",
@@ -178,16 +180,47 @@ def record_href(root: str, task_id: str) -> str:
 
 def with_links(record: Mapping[str, Any], root: str) -> dict[str, Any]:
     """A copy of `record` with its absolute `href` and `links` for a server at `root`."""
-    href = record_href(root, record["id"])
-    thing, action = record["thing"], record["action"]
+    return {**record, **_link_members(ListedRecord.of(record, ""), root)}
+
+
+def linked_text(listed: ListedRecord, root: str) -> str:
+    """The JSON text of `with_links` of a stored record, spliced without decoding it.
+
+    A listing of large records (outputs of 10 kB, say) costs a copy, not a parse and a
+    re-encoding.
+    """
+    members = json_text(_link_members(listed, root))
+    return f"{listed.text[:-1]},{members[1:]}"
+
+
+def _link_members(listed: ListedRecord, root: str) -> dict[str, Any]:
+    href = record_href(root, listed.id)
     links = [
         {"rel": "self", "href": href},
-        {"rel": "thing", "href": f"{root}{thing}/"},
-        {"rel": "invocations", "href": f"{root}{thing}/actions/{action}"},
+        {"rel": "thing", "href": f"{root}{listed.thing}/"},
+        {"rel": "invocations", "href": f"{root}{listed.thing}/actions/{listed.action}"},
     ]
-    if record.get("outputMediaType"):
-        links.append({"rel": "output", "href": f"{href}/output", "type": record["outputMediaType"]})
-    return {**record, "href": href, "links": links}
+    if listed.output_media_type:
+        links.append({"rel": "output", "href": f"{href}/output", "type": listed.output_media_type})
+    return {"href": href, "links": links}
+
+
+@dataclass(frozen=True)
+class ListedRecord:
+    """A record as listings carry it: its JSON text and what its links are made from."""
+
+    id: str
+    thing: str
+    action: str
+    output_media_type: str | None
+    text: str
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], text: str) -> ListedRecord:
+        """The listing form of `record`, whose JSON text is `text`."""
+        return cls(
+            record["id"], record["thing"], record["action"], record.get("outputMediaType"), text
+        )
 
 
 def record_schema() -> dict[str, Any]:

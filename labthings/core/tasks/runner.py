@@ -29,7 +29,7 @@ from labthings.core.settings import Settings
 from labthings.core.tasks.blobs import BlobStore
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
 from labthings.core.tasks.history import UNFINISHED, History
-from labthings.core.tasks.record import FINISHED, TaskStatus
+from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
 from labthings.core.tasks.thread import TaskThread
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.blob import Blob
@@ -44,8 +44,13 @@ _FINISHED_VALUES = frozenset(status.value for status in FINISHED)
 class Page:
     """One page of invocation records, newest first, and the cursor of the next page."""
 
-    records: list[dict[str, Any]]
+    listed: list[ListedRecord]
     next_cursor: int | None
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The records, decoded."""
+        return [json.loads(item.text) for item in self.listed]
 
 
 class TaskRunner:
@@ -221,23 +226,22 @@ class TaskRunner:
         break a listing.
         """
         self._history.evict()
-        records: list[dict[str, Any]] = []
+        listed: list[ListedRecord] = []
         last_seq = 0
         rows = self._history.newest_first(
             thing=thing, action=action, statuses=statuses, before=before, batch=limit + 1
         )
-        for seq, task_id, status, text in rows:
+        for seq, status, item in rows:
             if status == UNFINISHED:
-                record = self._live_record(task_id)
+                record = self._live_record(item.id)
                 if record is None or (statuses and TaskStatus(record["status"]) not in statuses):
                     continue
-            else:
-                record = json.loads(text)
-            if len(records) == limit:
-                return Page(records, next_cursor=last_seq)
-            records.append(record)
+                item = ListedRecord.of(record, json_text(record))
+            if len(listed) == limit:
+                return Page(listed, next_cursor=last_seq)
+            listed.append(item)
             last_seq = seq
-        return Page(records, next_cursor=None)
+        return Page(listed, next_cursor=None)
 
     def _live_record(self, task_id: str) -> dict[str, Any] | None:
         """The record of an unfinished task now (stored, if it has just finished)."""
