@@ -45,6 +45,7 @@ class PowerSupply(Driver):
     for another model); out-of-range values raise ValueError before anything is sent.
     Opening (and every reconnection) clears the instrument's status (`*CLS`) and checks
     that it answers `*IDN?` with an IEEE 488.2 identity; closing switches the output off.
+    Switching off is a safety command: nothing cancels it (see `set_output`).
     """
 
     protocol = LineProtocol(write_terminator="\n", read_terminator="\n", timeout=1.0)
@@ -77,10 +78,18 @@ class PowerSupply(Driver):
         return self._query_number("CURR?")
 
     def set_output(self, on: bool) -> None:
-        """Switch the output on (True) or off (False)."""
+        """Switch the output on (True) or off (False).
+
+        Off is a safety command (`Driver._make_safe`): sent even while the caller is
+        being cancelled and through a reconnection, retried for `safe_wait` seconds
+        while the link is down, then sent after the next reconnection.
+        """
         if not isinstance(on, bool):
             raise TypeError(f"output must be True or False, not {on!r}")
-        self._do_set("OUTP", "ON" if on else "OFF")
+        if on:
+            self._do_set("OUTP", "ON")
+        else:
+            self._make_safe(self._do_shutdown)
 
     @property
     def output(self) -> bool:
@@ -112,21 +121,19 @@ class PowerSupply(Driver):
     # -- hooks ---------------------------------------------------------------------------
 
     def _do_initialise(self) -> None:
-        # Not cancellable: a reconnection may happen while a cancelled task makes the
-        # output safe, and that must not be stopped half-way.
-        self.transport.write("*CLS", cancellable=False)
-        self.identity = self._read_identity(cancellable=False)
+        self.transport.write("*CLS")
+        self.identity = self._read_identity()
 
     def _do_shutdown(self) -> None:
-        self._do_set("OUTP", "OFF", cancellable=False)
+        self._do_set("OUTP", "OFF")
 
     def _do_identify(self) -> str:
-        return self._read_identity(cancellable=True)
+        return self._read_identity()
 
-    def _do_set(self, header: str, argument: str | None, *, cancellable: bool = True) -> None:
+    def _do_set(self, header: str, argument: str | None) -> None:
         """Send a set command, then raise ScpiError if the instrument queued errors for it."""
         command = header if argument is None else f"{header} {argument}"
-        self.transport.write(command, cancellable=cancellable)
+        self.transport.write(command)
         # The check belongs to the set: never skip it for a cancellation in between.
         errors = self._drain_errors(cancellable=False)
         if errors:
@@ -134,9 +141,9 @@ class PowerSupply(Driver):
 
     # -- parsing -------------------------------------------------------------------------
 
-    def _query(self, command: str, *, cancellable: bool = True) -> str:
+    def _query(self, command: str) -> str:
         """The reply to `command`; an SCPI error entry in its place raises ScpiError."""
-        reply = self.transport.query(command, cancellable=cancellable)
+        reply = self.transport.query(command)
         entry = _ERROR_ENTRY.fullmatch(reply.strip())
         if entry is not None and int(entry[1]) != 0:
             raise ScpiError([_error_of(entry)], port=self.transport.name, command=command)
@@ -153,8 +160,8 @@ class PowerSupply(Driver):
             )
         return value
 
-    def _read_identity(self, *, cancellable: bool) -> str:
-        reply = self._query("*IDN?", cancellable=cancellable).strip()
+    def _read_identity(self) -> str:
+        reply = self._query("*IDN?").strip()
         fields = reply.split(",")
         if len(fields) != 4 or not all(field.strip() for field in fields[:2]):
             raise self._bad_reply("*IDN?", reply, "maker,model,serial,firmware")

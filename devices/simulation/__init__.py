@@ -3,8 +3,9 @@
 A `Simulator` subclass answers command lines like the instrument would, keeps state,
 takes realistic time, and can be told to misbehave (`inject(Fault...)`, `unplug()`).
 Drivers reach one in-process through a pyserial URL (`sim://stage` makes a new stage
-simulator, `simulator.url` reaches that very instance) or, through `PtyBridge`, over a
-real pseudo-terminal as an ordinary serial port path.
+simulator for that port object, which a reconnection reopens, as it would a real port;
+`simulator.url` reaches that very instance) or, through `PtyBridge`, over a real
+pseudo-terminal as an ordinary serial port path.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from typing import ClassVar
 
 import serial
 
-__all__ = ["Fault", "Session", "Simulator", "simulator_for_url"]
+__all__ = ["LATE_REPLY_SECONDS", "Fault", "Session", "Simulator", "simulator_for_url"]
+
+LATE_REPLY_SECONDS = 2.0
+"""How late a `Fault.LATE_REPLY` comes unless `inject` says: after a 1 s reply timeout."""
 
 _KINDS: dict[str, type[Simulator]] = {}
 _BUILT_IN = {  # kinds that `sim://KIND` can load on first use
@@ -41,6 +45,7 @@ class Fault(enum.Enum):
     PARTIAL_LINE = "half a reply and no terminator"
     WRONG_TERMINATOR = "the reply ends with the wrong terminator"
     ERROR_REPLY = "the instrument's own error reply"
+    LATE_REPLY = "the right reply, but late; later commands wait behind it"
 
 
 class Simulator:
@@ -66,7 +71,7 @@ class Simulator:
         self.id = f"{self.kind}-{next(_ids)}"
         self.commands: list[str] = []
         """Every command line received, in order (for tests)."""
-        self._faults: deque[Fault] = deque()
+        self._faults: deque[tuple[Fault, float]] = deque()  # (fault, delay of a late reply)
         self._plugged = True
         self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
         _INSTANCES[self.id] = self
@@ -84,10 +89,16 @@ class Simulator:
         """What the instrument sends for an error (None: nothing); used by `Fault.ERROR_REPLY`."""
         return "ERROR"
 
-    def inject(self, fault: Fault, count: int = 1) -> None:
-        """Misbehave in the given way for the next `count` replies."""
+    def inject(self, fault: Fault, count: int = 1, *, delay: float = LATE_REPLY_SECONDS) -> None:
+        """Misbehave in the given way for the next `count` replies.
+
+        A `LATE_REPLY` is sent `delay` seconds after its command was carried out; like
+        a busy instrument, the simulator takes no other command meanwhile.
+        """
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0 s, not {delay}")
         with self.lock:
-            self._faults.extend([fault] * count)
+            self._faults.extend([(fault, delay)] * count)
 
     def unplug(self) -> None:
         """Drop every connection; new ones fail until `plug_in()`."""
@@ -112,11 +123,14 @@ class Simulator:
             return session
 
     def respond(self, line: str) -> bytes:
-        """The bytes sent back for one received line, faults applied."""
+        """The bytes sent back for one received line, faults applied (a late reply is
+        waited for here, outside the lock)."""
         with self.lock:
             self.commands.append(line)
-            fault = self._faults.popleft() if self._faults else None
+            fault, delay = self._faults.popleft() if self._faults else (None, 0.0)
             reply = self.error_reply(line) if fault is Fault.ERROR_REPLY else self.handle(line)
+        if fault is Fault.LATE_REPLY:
+            time.sleep(delay)
         if reply is None or fault is Fault.NO_REPLY:
             return b""
         data = reply.encode(self.encoding)

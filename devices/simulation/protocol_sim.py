@@ -17,7 +17,11 @@ __all__ = ["Serial"]
 
 
 class Serial(SerialBase):
-    """A serial port connected to a simulator (`sim://KIND` or `sim://KIND/ID`)."""
+    """A serial port connected to a simulator (`sim://KIND` or `sim://KIND/ID`).
+
+    The simulator is chosen at the first `open()`; reopening the port reaches the same
+    one, as reopening a real port reaches the same instrument.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.simulator: Simulator | None = None

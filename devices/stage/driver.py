@@ -148,8 +148,10 @@ class StageController(Driver):
         self._command("HOME")
 
     def stop(self) -> None:
-        """Stop any motion at once. Sent even while the caller is being cancelled."""
-        self._command("ST", cancellable=False)
+        """Stop any motion at once. A safety command (`Driver._make_safe`): sent even
+        while the caller is being cancelled and through a reconnection, retried for
+        `safe_wait` seconds while the link is down, then sent after the next reconnection."""
+        self._make_safe(self._do_shutdown)
 
     def wait_until_stopped(self, poll: float = 0.05, timeout: float | None = 60.0) -> None:
         """Poll BUSY? every `poll` s until the stage stops; DeviceTimeoutError after
@@ -181,7 +183,7 @@ class StageController(Driver):
         self.limits()
 
     def _do_shutdown(self) -> None:
-        self.stop()
+        self._command("ST")
 
     def _do_identify(self) -> str:
         reply = self._query("ID?").strip()
@@ -191,9 +193,9 @@ class StageController(Driver):
 
     # -- replies -------------------------------------------------------------------------
 
-    def _query(self, command: str, *, cancellable: bool = True) -> str:
+    def _query(self, command: str) -> str:
         """The reply to `command`; StageReportedError if the controller refused it."""
-        reply = self.transport.query(command, cancellable=cancellable)
+        reply = self.transport.query(command)
         if reply.startswith("ERR"):
             match = _ERROR.fullmatch(reply.strip())
             if match is None:
@@ -206,9 +208,9 @@ class StageController(Driver):
             )
         return reply
 
-    def _command(self, command: str, *, cancellable: bool = True) -> None:
+    def _command(self, command: str) -> None:
         """Send a command whose only good reply is OK."""
-        reply = self._query(command, cancellable=cancellable)
+        reply = self._query(command)
         if reply != "OK":
             raise self._bad_reply(command, reply, "OK")
 

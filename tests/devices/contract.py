@@ -1,14 +1,16 @@
 """Behaviour every driver shows against its simulator: subclass `DriverContract`.
 
 A subclass names its simulator and driver classes and supplies `probe` (one cheap
-query whose reply the driver parses) and `device_error_call` (a call that makes the
-instrument report an error after `Fault.ERROR_REPLY` is injected). Every test here then
-runs for that driver, in-process and over a real pseudo-terminal.
+query whose reply the driver parses, and which differs from the identity) and
+`device_error_call` (a call that makes the instrument report an error after
+`Fault.ERROR_REPLY` is injected). Every test here then runs for that driver, in-process
+and over a real pseudo-terminal.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -27,6 +29,7 @@ from devices.simulation import Fault, Simulator
 from devices.simulation.pty import PtyBridge
 
 TIMEOUT = 0.3  # reply timeout for the tests: short, so that "no reply" is quick
+LATE = 1.5 * TIMEOUT  # a late reply: after its query's timeout, within the next one's
 
 DATA_FAULTS: list[tuple[Fault, type[DeviceError]]] = [
     (Fault.NO_REPLY, DeviceTimeoutError),
@@ -38,6 +41,21 @@ DATA_FAULTS: list[tuple[Fault, type[DeviceError]]] = [
 
 class Stop(Exception):
     """What the test cancel check raises."""
+
+
+class CancelCheck:
+    """A driver's `cancel_check` for tests: raises Stop once `cancel()` has been called."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """From now on (in any thread), every call raises Stop."""
+        self._cancelled.set()
+
+    def __call__(self) -> None:
+        if self._cancelled.is_set():
+            raise Stop
 
 
 class DriverContract:
@@ -79,6 +97,24 @@ class DriverContract:
         driver.open()
         return driver
 
+    @pytest.fixture(params=["sim-url", "pty"])
+    def linked_driver(
+        self, request: pytest.FixtureRequest, simulator: Simulator, make_driver: Callable[..., Any]
+    ) -> Iterator[Any]:
+        """An open driver on the simulator, in-process or over a pseudo-terminal."""
+        if request.param == "sim-url":
+            driver = make_driver(simulator.url)
+            driver.open()
+            yield driver
+            return
+        if os.name != "posix":
+            pytest.skip("pseudo-terminals are POSIX")
+        with PtyBridge(simulator) as bridge:
+            driver = make_driver(bridge.path)
+            driver.open()
+            yield driver
+            driver.close()
+
     # -- the contract --------------------------------------------------------------------
 
     def test_identify_names_the_instrument(self, driver: Driver) -> None:
@@ -118,6 +154,41 @@ class DriverContract:
         assert driver.transport.name in str(raised.value)
         assert self.probe(driver) is not None
 
+    def test_a_late_reply_is_never_taken_for_the_next_one(
+        self, linked_driver: Driver, simulator: Simulator
+    ) -> None:
+        identity = linked_driver.identify()
+        expected = self.probe(linked_driver)
+        simulator.inject(Fault.LATE_REPLY, delay=LATE)
+        with pytest.raises(DeviceTimeoutError):
+            self.probe(linked_driver)
+        # The late probe reply arrives while this query waits: it must not be its answer.
+        assert linked_driver.identify() == identity
+        assert self.probe(linked_driver) == expected
+        assert linked_driver.identify() == identity
+
+    def test_close_makes_the_instrument_safe_while_cancelled_after_a_dropped_link(
+        self, simulator: Simulator, make_driver: Callable[..., Any]
+    ) -> None:
+        reference = self.simulator_class()
+        plain = make_driver(reference.url)
+        plain.open()
+        opened = len(reference.commands)
+        plain.close()
+        setup, shutdown = reference.commands[:opened], reference.commands[opened:]
+
+        check = CancelCheck()
+        driver = make_driver(simulator.url, cancel_check=check)
+        driver.open()
+        simulator.unplug()  # the link drops and comes back, and the driver has not noticed
+        simulator.plug_in()
+        sent = len(simulator.commands)
+        check.cancel()
+        driver.close()
+        # Reconnected, set up and made safe; a driver with nothing to make safe sends nothing.
+        assert simulator.commands[sent:] == (setup + shutdown if shutdown else [])
+        assert not driver.transport.connected
+
     def test_unplug_then_reconnect_reinitialises(
         self, driver: Driver, simulator: Simulator
     ) -> None:
@@ -147,17 +218,12 @@ class DriverContract:
     def test_cancel_check_stops_before_the_next_command(
         self, simulator: Simulator, make_driver: Callable[..., Any]
     ) -> None:
-        cancelled = False
-
-        def check() -> None:
-            if cancelled:
-                raise Stop
-
+        check = CancelCheck()
         driver = make_driver(simulator.url, cancel_check=check)
         driver.open()
         self.probe(driver)
         sent = len(simulator.commands)
-        cancelled = True
+        check.cancel()
         with pytest.raises(Stop):
             self.probe(driver)
         time.sleep(0.05)

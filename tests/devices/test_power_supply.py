@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from devices.errors import DeviceReportedError, DeviceTimeoutError, ProtocolError
+from devices.errors import (
+    DeviceReportedError,
+    DeviceTimeoutError,
+    DisconnectedError,
+    ProtocolError,
+)
 from devices.power_supply import PowerSupply, PowerSupplySimulator, ScpiError
 from devices.simulation import Fault
-from tests.devices.contract import TIMEOUT, DriverContract
+from tests.devices.contract import LATE, TIMEOUT, CancelCheck, DriverContract, Stop
 
 NOISE = 0.01  # measurements are within this of the ideal value (10 sigma of the noise)
 
@@ -232,6 +238,73 @@ def test_error_entries_in_place_of_a_value_are_reported(
         psu.measure_current()
     assert psu.read_errors() == []
     assert psu.measure_current() == pytest.approx(0, abs=NOISE)
+
+
+# -- late replies, cancels and dropped links -------------------------------------------
+
+
+def test_a_late_reply_is_not_read_as_the_current_limit(
+    psu: PowerSupply, simulator: PowerSupplySimulator
+) -> None:
+    psu.set_voltage(12)
+    psu.set_current_limit(0.5)
+    simulator.inject(Fault.LATE_REPLY, delay=LATE)
+    with pytest.raises(DeviceTimeoutError):
+        _ = psu.voltage  # its reply, 12 V, comes after the timeout
+    assert psu.current_limit == 0.5  # not 12.0
+
+
+def test_a_set_after_a_late_reply_is_not_reported_as_failed(
+    psu: PowerSupply, simulator: PowerSupplySimulator
+) -> None:
+    psu.set_voltage(12)
+    simulator.inject(Fault.LATE_REPLY, delay=LATE)
+    with pytest.raises(DeviceTimeoutError):
+        _ = psu.voltage
+    psu.set_current_limit(0.5)  # its SYST:ERR? must not read the late "+1.2E+01"
+    assert simulator.current_limit == 0.5
+    assert psu.read_errors() == []
+    assert psu.voltage == 12.0
+
+
+def test_switching_off_gets_through_a_cancel_and_a_dropped_link(
+    simulator: PowerSupplySimulator,
+) -> None:
+    check = CancelCheck()
+    with PowerSupply(simulator.url, timeout=TIMEOUT, cancel_check=check) as psu:
+        psu.set_voltage(5)
+        psu.set_output(True)
+        simulator.unplug()
+        check.cancel()
+        replug = threading.Timer(0.3, simulator.plug_in)
+        replug.start()
+        sent = len(simulator.commands)
+        psu.set_output(False)  # waits for the link, reconnects, sets up, switches off
+        replug.join(5)
+        assert simulator.output_on is False
+        assert simulator.commands[sent:] == ["*CLS", "*IDN?", "OUTP OFF", "SYST:ERR?"]
+        with pytest.raises(Stop):
+            psu.set_output(True)  # switching on is an ordinary, cancellable command
+        assert simulator.output_on is False
+
+
+def test_an_output_off_that_cannot_be_sent_is_sent_after_the_next_reconnection(
+    psu: PowerSupply, simulator: PowerSupplySimulator
+) -> None:
+    psu.safe_wait = 0.2
+    psu.set_voltage(5)
+    psu.set_output(True)
+    simulator.unplug()
+    with pytest.raises(DisconnectedError):
+        psu.set_output(False)
+    assert simulator.output_on is True
+    simulator.plug_in()
+    sent = len(simulator.commands)
+    psu.open()
+    assert simulator.commands[sent:] == ["*CLS", "*IDN?", "OUTP OFF", "SYST:ERR?"]
+    assert simulator.output_on is False
+    assert psu.voltage == 5.0
+    assert "OUTP OFF" not in simulator.commands[sent + 4 :]  # sent once, then forgotten
 
 
 # -- real hardware (pytest --hardware psu=PORT) ----------------------------------------

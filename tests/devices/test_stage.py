@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from devices.errors import DeviceTimeoutError, ProtocolError
+from devices.errors import DeviceTimeoutError, DisconnectedError, ProtocolError
 from devices.stage import StageController, StageLimits, StageReportedError
 from devices.stage.simulator import StageSimulator
-from tests.devices.contract import TIMEOUT, DriverContract, Stop
+from tests.devices.contract import TIMEOUT, CancelCheck, DriverContract, Stop
 
 
 class TestStageContract(DriverContract):
@@ -119,6 +119,19 @@ def test_closing_the_driver_stops_a_move(simulator: StageSimulator) -> None:
     assert simulator.commands[-1] == "ST"
 
 
+def test_a_stop_on_a_closed_driver_fails_at_once_and_is_not_kept(
+    stage: StageController, simulator: StageSimulator
+) -> None:
+    stage.close()
+    started = time.monotonic()
+    with pytest.raises(DisconnectedError, match="closed"):
+        stage.stop()
+    assert time.monotonic() - started < 0.5  # no waiting for a link that nobody will reopen
+    sent = len(simulator.commands)
+    stage.open()
+    assert simulator.commands[sent:] == ["ID?", "LIM?"]
+
+
 # -- errors the controller reports -------------------------------------------------------
 
 
@@ -201,15 +214,10 @@ def test_waiting_times_out_while_the_stage_still_moves(stage: StageController) -
 def test_a_cancel_check_ends_the_wait_and_stop_still_gets_through(
     simulator: StageSimulator,
 ) -> None:
-    cancelled = threading.Event()
-
-    def check() -> None:
-        if cancelled.is_set():
-            raise Stop
-
+    check = CancelCheck()
     with StageController(simulator.url, timeout=TIMEOUT, cancel_check=check) as stage:
         stage.move_to(15_000, 0)
-        timer = threading.Timer(0.1, cancelled.set)
+        timer = threading.Timer(0.1, check.cancel)
         timer.start()
         started = time.monotonic()
         with pytest.raises(Stop):
@@ -219,6 +227,53 @@ def test_a_cancel_check_ends_the_wait_and_stop_still_gets_through(
         stage.stop()  # not cancellable: a stop must reach the stage while cancelling
         assert not simulator.state().moving
         timer.join(1)
+
+
+@pytest.mark.parametrize("noticed", [False, True], ids=["drop-unnoticed", "drop-noticed"])
+@pytest.mark.parametrize("back_after", [0.0, 0.3], ids=["back-before-stop", "back-during-stop"])
+def test_a_stop_while_cancelling_during_an_unplug_is_sent_once_the_link_is_back(
+    simulator: StageSimulator, noticed: bool, back_after: float
+) -> None:
+    check = CancelCheck()
+    with StageController(simulator.url, timeout=TIMEOUT, cancel_check=check) as stage:
+        stage.move_to(15_000, 0)  # 1.5 s of travel
+        simulator.unplug()  # the link drops...
+        if noticed:
+            with pytest.raises(DisconnectedError):
+                stage.position()
+        check.cancel()  # ...while the move is being cancelled
+        with pytest.raises(Stop):
+            stage.wait_until_stopped(poll=0.02, timeout=5)
+        assert simulator.state().moving
+        if not back_after:
+            simulator.plug_in()
+        replug = threading.Timer(back_after, simulator.plug_in)
+        replug.start()
+        sent = len(simulator.commands)
+        stage.stop()  # waits for the link, reconnects and sets up (never cancelled), stops
+        replug.join(5)
+        assert simulator.commands[sent:] == ["ID?", "LIM?", "ST"]
+        stopped = simulator.state()
+        assert not stopped.moving
+        assert 0 < stopped.position[0] < 15_000
+
+
+def test_a_stop_that_cannot_reach_the_stage_is_sent_after_the_next_reconnection(
+    stage: StageController, simulator: StageSimulator
+) -> None:
+    stage.safe_wait = 0.2
+    stage.move_to(15_000, 0)
+    simulator.unplug()
+    started = time.monotonic()
+    with pytest.raises(DisconnectedError):
+        stage.stop()
+    assert time.monotonic() - started < 1.5
+    assert simulator.state().moving
+    simulator.plug_in()
+    sent = len(simulator.commands)
+    assert stage.position()[0] < 15_000  # the next use reconnects: set-up, the stop, then POS?
+    assert simulator.commands[sent:] == ["ID?", "LIM?", "ST", "POS?"]
+    assert not simulator.state().moving
 
 
 # -- real hardware -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -86,6 +87,23 @@ def test_a_move_is_watched_then_cancelled_and_the_stage_stops_short(
     time.sleep(0.1)
     assert simulator.state().position == stopped.position  # it stays where it stopped
     assert client.get("/stage/properties/position").get_json() == list(stopped.position)
+
+
+def test_a_move_cancelled_while_the_link_drops_still_stops_once_the_link_is_back(
+    client: FlaskClient, simulator: StageSimulator
+) -> None:
+    record = start(client, "move", LONG_MOVE, Prefer="respond-async")
+    wait_until(lambda: simulator.state().moving)
+    simulator.unplug()
+    replug = threading.Timer(0.4, simulator.plug_in)
+    replug.start()
+    client.delete(f"/actions/{record['id']}")
+    assert finished(client, record)["status"] in ("cancelled", "error")
+    replug.join(5)
+    stopped = simulator.state()
+    assert not stopped.moving
+    assert stopped.position[0] < 15_000 and stopped.target == (15_000, 5_000)
+    assert simulator.commands[-3:] == ["ID?", "LIM?", "ST"]  # reconnected, set up, stopped
 
 
 def test_a_move_completes_at_its_target(client: FlaskClient, simulator: StageSimulator) -> None:

@@ -14,13 +14,15 @@ import pytest
 import serial
 
 from devices.errors import DeviceTimeoutError, DisconnectedError, ProtocolError
-from devices.simulation import Fault, Simulator
+from devices.simulation import Fault, Simulator, simulator_for_url
 from devices.simulation.pty import PtyBridge
 from devices.transport import Backoff, LineProtocol, LineTransport, PortSettings
+from tests.devices.contract import CancelCheck, Stop
 
 
 class Echo(Simulator):
-    """Replies to `ECHO text` with the text in capitals; `SLOW s` replies after s seconds."""
+    """Replies to `ECHO text` with the text in capitals; `SLOW s` replies after s seconds;
+    `WHO` with the simulator's id."""
 
     kind = "echo-test"
 
@@ -28,6 +30,8 @@ class Echo(Simulator):
         verb, _, rest = command.partition(" ")
         if verb == "ECHO":
             return rest.upper()
+        if verb == "WHO":
+            return self.id
         if verb == "SLOW":
             time.sleep(float(rest))
             return "DONE"
@@ -75,6 +79,67 @@ def test_a_late_reply_is_cleared_before_the_next_command(transport: LineTranspor
         transport.query("SLOW 0.3", timeout=0.1)
     time.sleep(0.35)  # the late "DONE" is now waiting in the input buffer
     assert transport.query("ECHO fresh") == "FRESH"
+
+
+def test_a_late_reply_arriving_during_the_next_query_is_never_its_answer(
+    transport: LineTransport,
+) -> None:
+    with pytest.raises(DeviceTimeoutError):
+        transport.query("SLOW 0.3", timeout=0.1)  # "DONE" comes while the next query waits
+    started = time.monotonic()
+    assert transport.query("ECHO fresh") == "FRESH"
+    assert time.monotonic() - started >= 0.3  # it waited for the line to settle
+    assert transport.query("ECHO next") == "NEXT"
+
+
+@pytest.mark.parametrize("fault", [Fault.NO_REPLY, Fault.PARTIAL_LINE])
+def test_the_settle_time_is_a_protocol_setting(echo: Echo, fault: Fault) -> None:
+    assert LineProtocol(timeout=0.4).settle_time == 0.4
+    with LineTransport(echo.url, protocol=LineProtocol(timeout=0.2, settle=0.05)) as connection:
+        echo.inject(fault)
+        with pytest.raises((DeviceTimeoutError, ProtocolError)):
+            connection.query("ECHO lost")
+        started = time.monotonic()
+        assert connection.query("ECHO quick") == "QUICK"
+        assert 0.05 <= time.monotonic() - started < 0.2
+
+
+def test_a_resync_hook_runs_in_place_of_the_drain(echo: Echo) -> None:
+    discarded: list[int] = []
+    connection = LineTransport(
+        echo.url,
+        protocol=LineProtocol(timeout=0.3),
+        on_resync=lambda transport: discarded.append(transport.drain(0.5)),
+    )
+    with connection:
+        assert connection.query("ECHO a") == "A"
+        with pytest.raises(DeviceTimeoutError):
+            connection.query("SLOW 0.2", timeout=0.1)
+        assert connection.query("ECHO b") == "B"
+        assert connection.query("ECHO c") == "C"
+    assert discarded == [len(b"DONE\n")]  # once, and it took the late reply
+
+
+def test_a_drain_gives_up_on_a_line_that_never_goes_quiet() -> None:
+    port = serial.serial_for_url("loop://", timeout=0.2)
+    quiet = threading.Event()
+
+    def chatter() -> None:
+        while not quiet.is_set():
+            port.write(b"x")
+            time.sleep(0.005)
+
+    with LineTransport(port) as connection:
+        thread = threading.Thread(target=chatter)
+        thread.start()
+        started = time.monotonic()
+        try:
+            discarded = connection.drain(0.05)
+        finally:
+            quiet.set()
+            thread.join(2)
+        assert discarded > 0
+        assert 0.45 < time.monotonic() - started < 1.5  # ten times the quiet time
 
 
 @pytest.mark.parametrize(
@@ -172,6 +237,69 @@ def test_cancel_check_runs_before_each_command_unless_not_cancellable(echo: Echo
             connection.query("ECHO two")
         assert connection.query("ECHO stop", cancellable=False) == "STOP"
     assert echo.commands == ["ECHO one", "ECHO stop"]
+
+
+def test_uncancellable_commands_skip_the_check_and_the_backoff_and_reconnect(
+    echo: Echo,
+) -> None:
+    check = CancelCheck()
+    initialised: list[str] = []
+    connection = LineTransport(
+        echo.url,
+        protocol=LineProtocol(timeout=0.3),
+        on_connect=lambda transport: initialised.append(transport.query("ECHO init")),
+        cancel_check=check,
+        backoff=Backoff(first=30, maximum=30),
+    )
+    with connection:
+        echo.unplug()
+        with pytest.raises(DisconnectedError, match="connection lost"):
+            connection.query("ECHO a")
+        with pytest.raises(DisconnectedError, match="cannot open"):
+            connection.query("ECHO a")  # and the next attempt is 30 s away
+        echo.plug_in()
+        check.cancel()
+        with pytest.raises(Stop):
+            connection.query("ECHO b")
+        # A safety command goes at once, through a reconnection whose set-up is not cancelled.
+        assert connection.query("ECHO stop", cancellable=False) == "STOP"
+        assert initialised == ["INIT", "INIT"]
+        with connection.uncancellable():
+            assert connection.query("ECHO off") == "OFF"
+            with connection.uncancellable():
+                assert connection.query("ECHO nested") == "NESTED"
+            assert connection.query("ECHO still") == "STILL"
+        with pytest.raises(Stop):
+            connection.query("ECHO after")
+        other_thread: list[BaseException] = []
+
+        def from_another_thread() -> None:
+            try:
+                connection.query("ECHO other")
+            except BaseException as error:
+                other_thread.append(error)
+
+        with connection.uncancellable():  # only for the thread inside the block
+            thread = threading.Thread(target=from_another_thread)
+            thread.start()
+            thread.join(5)
+        assert len(other_thread) == 1 and isinstance(other_thread[0], Stop)
+    assert "ECHO after" not in echo.commands and "ECHO other" not in echo.commands
+
+
+def test_a_reconnection_to_a_plain_sim_url_reaches_the_same_simulator() -> None:
+    with LineTransport("sim://echo-test", protocol=LineProtocol(timeout=0.3)) as connection:
+        first = connection.query("WHO")
+        simulator = simulator_for_url(f"sim://echo-test/{first}")
+        simulator.unplug()
+        with pytest.raises(DisconnectedError):
+            connection.query("WHO")
+        simulator.plug_in()
+        connection.open()
+        assert connection.query("WHO") == first
+        connection.close()
+        connection.open()
+        assert connection.query("WHO") == first
 
 
 def test_the_port_lock_keeps_concurrent_queries_paired(transport: LineTransport) -> None:
