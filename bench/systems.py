@@ -31,6 +31,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "REPO",
@@ -85,13 +86,13 @@ SYSTEMS = (
         name="labthings",
         app="labthings_app.py",
         requirements=(),  # the work tree itself, see install()
-        packages=("labthings", "flask", "werkzeug", "marshmallow", "cheroot"),
+        packages=("labthings", "flask", "werkzeug", "marshmallow", "granian"),
         property_path="/bench/properties/value",
         add_path="/bench/actions/add",
         sleep_path="/bench/actions/sleep",
         list_path="/actions?limit=100",
-        notes="`labthings serve` (cheroot, 256 threads); a POST waits up to 1 s for the result; "
-        "keeps 1000 finished records",
+        notes="`labthings serve` (granian, up to 1024 threads); a POST waits up to 1 s for the "
+        "result; keeps 1000 finished records",
     ),
     System(
         name="python-labthings",
@@ -127,10 +128,10 @@ SYSTEMS = (
     System(
         name="flask-floor",
         app="flask_floor_app.py",
-        requirements=("Flask>=3", "cheroot"),
-        packages=("flask", "werkzeug", "cheroot"),
+        requirements=("Flask>=3", "granian>=2.8.1,<2.9"),
+        packages=("flask", "werkzeug", "granian"),
         property_path="/bench/properties/value",
-        notes="one Flask 3 route on cheroot with labthings' settings",
+        notes="one Flask 3 route on granian with labthings' settings",
     ),
 )
 
@@ -244,14 +245,21 @@ class Server:
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM, wait a bounded time, then kill; safe to call twice."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, timeout)
         self._log.close()
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float) -> bool:
+    """SIGTERM, wait up to `timeout` s, then kill; False if it had to be killed."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+            return False
+    return True
 
 
 class ServerDidNotStart(RuntimeError):

@@ -1,323 +1,281 @@
-"""Benchmark candidate production WSGI servers for ``labthings serve``.
+"""Choose the HTTP engine of ``labthings serve``: each candidate against issue 9, in one run.
 
-Linux only (the servers are cross-platform, the harness uses wrk and SIGTERM).
-Run from the repository root; needs ``flask``, ``cheroot``, ``waitress`` in the
-current Python and ``wrk`` on PATH (``apt-get install wrk``)::
+Linux only (the engines are cross-platform; the harness reads /proc and sends SIGTERM).
+Run from the repository root with the test virtual environment (``pip install -e
+".[test]" cheroot waitress hypercorn``) and ``wrk`` on PATH (``apt-get install wrk``)::
 
-    python bench/wsgi_servers.py            # all configurations, ~3 minutes
-    python bench/wsgi_servers.py --only cheroot-128 --runs 1
+    python bench/wsgi_servers.py                  # every engine, about 8 minutes
+    python bench/wsgi_servers.py --only granian --runs 1
 
-For each server configuration in CONFIGS it runs a tiny Flask 3 app (``GET
-/value`` JSON, ``GET /stream`` 10 SSE events 100 ms apart) in a subprocess on a
-free 127.0.0.1 port and measures:
+Each engine (bench/engines.py) serves labthings' test lab (tests/support/lab_for_tests.py)
+in a subprocess on a free 127.0.0.1 port, with ``--threads`` threads, and is measured on:
 
-* ``wrk -t1 -c8 -d5s --latency`` on /value, 3 runs, median run by req/s;
-* keep-alive: TCP connections opened for 100 requests on one ``http.client``
-  connection (ideal 1), and for 5 round-robin requests on each of 32 (ideal 32);
-* streaming: arrival time of each /stream event on a raw socket;
-* starvation: 100 concurrent /stream clients while 50 sequential GET /value
-  requests (new connection each) are timed;
-* shutdown: SIGTERM while 5 streams are in flight, time until the process
-  exits, and how many events those streams still received.
+* speed: ``wrk -t1 -c8`` GET of a property, ``--runs`` runs, median run by req/s;
+* slowloris: 300 sockets sending a request head one byte every 3 s, and then 300 silent
+  sockets (reopened when closed), each held ``--hold`` s while a GET of the property is
+  timed every 0.2 s on a new connection (median and max latency, ms);
+* streams: ``--streams`` open ``GET /events`` streams, then GETs timed for 4 s, the
+  server's thread count and RSS;
+* limits: a 128 KiB header; 300 MB bodies on GET and POST, with Content-Length and
+  chunked (status, MB the client had sent when the answer came, peak RSS);
+* shutdown: SIGTERM with a 30 s action running, 5 open streams and 20 slowloris
+  sockets: seconds to exit, exit code, whether every Thing's ``__exit__`` ran, and how
+  many streams ended cleanly (chunked terminator).
 
-It prints package versions and a markdown table (nothing is written to disk);
-loopback only, every wait bounded, every subprocess stopped (killed on timeout).
+It prints versions and a markdown table; loopback only, every wait bounded, every
+subprocess stopped (killed on timeout), every socket closed.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import importlib.metadata
-import itertools
-import json
-import logging
-import signal
+import os
 import socket
-import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from wrk import run_wrk
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+from attacks import (  # noqa: E402
+    Silent,
+    Slowloris,
+    Streams,
+    get_latency,
+    keep_busy,
+    latencies_while,
+    proc_status,
+    send_body,
+    summary,
+)
+from engines import SERVE  # noqa: E402
+from systems import stop_process  # noqa: E402
+from wrk import run_wrk  # noqa: E402
 
 HOST = "127.0.0.1"
-N_EVENTS = 10
-EVENT_GAP = 0.1
-# label -> (server, keyword arguments passed to it)
-CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "werkzeug": ("werkzeug", {}),
-    "cheroot-10": ("cheroot", {"numthreads": 10}),
-    "cheroot-128": (
-        "cheroot",
-        {"numthreads": 128, "request_queue_size": 256, "keep_alive_conn_limit": 256},
-    ),
-    "waitress-4": ("waitress", {"threads": 4}),
-    "waitress-128": ("waitress", {"threads": 128, "connection_limit": 1000}),
-}
+PROPERTY = "/calc/properties/value"
+BODY = 300 * 1024 * 1024
 
 
-def make_app() -> Any:
-    """The Flask app under test: /value (JSON) and /stream (SSE)."""
-    import flask
+class Served:
+    """One engine serving the test lab in a subprocess."""
 
-    app = flask.Flask("bench")
-
-    @app.get("/value")
-    def value() -> Any:
-        return flask.jsonify(value=1.5)
-
-    @app.get("/stream")
-    def stream() -> Any:
-        def events() -> Any:
-            for i in range(N_EVENTS):
-                if i:
-                    time.sleep(EVENT_GAP)
-                yield f"data: {json.dumps({'i': i, 't': time.time()})}\n\n"
-
-        return flask.Response(
-            events(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"}
+    def __init__(self, engine: str, threads: int, record: Path | None = None) -> None:
+        with socket.socket() as probe:  # a free port; the child binds it right after
+            probe.bind((HOST, 0))
+            self.port = int(probe.getsockname()[1])
+        env = {**os.environ, "LABTHINGS_TEST_RECORD": str(record or "")}
+        command = [sys.executable, __file__, "--serve", engine, "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, "--threads", str(threads)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if get_latency(self.port, timeout=1) < float("inf"):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{engine} did not start on port {self.port}")
 
-    return app
+    def status(self) -> dict[str, int]:
+        return proc_status(self.process.pid)
+
+    def stop(self, timeout: float = 20) -> tuple[float, int | None]:
+        """SIGTERM, bounded wait, kill on timeout; (seconds to exit, exit code or None)."""
+        started = time.monotonic()
+        if not stop_process(self.process, timeout):
+            return float("inf"), None
+        return time.monotonic() - started, self.process.returncode
 
 
-def serve(label: str, port: int) -> None:
-    """Child process: run one server until SIGTERM/SIGINT (graceful stop)."""
-    kind, kwargs = CONFIGS[label]
-    app = make_app()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log
+def speed(served: Served, runs: int, seconds: int) -> dict[str, Any]:
+    found = sorted(
+        (run_wrk(f"http://{HOST}:{served.port}{PROPERTY}", seconds) for _ in range(runs)),
+        key=lambda run: run["rps"],
+    )
+    row = dict(found[len(found) // 2])
+    row["all"] = [round(run["rps"]) for run in found]
+    return row
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # every candidate treats this as "stop cleanly"
 
-    for name in ("SIGTERM", "SIGINT", "SIGBREAK"):  # SIGBREAK: Windows Ctrl+Break
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), interrupt)
-    if kind == "werkzeug":
-        from werkzeug.serving import make_server
+def under_attack(served: Served, attack: Slowloris | Silent, hold: float) -> str:
+    try:
+        idle_threads = served.status()["Threads"]
+        latencies = latencies_while(attack.tick, served.port, hold)
+        threads = served.status()["Threads"]
+        median, worst = summary(latencies)
+        return (
+            f"{median:.1f} / {_ms(worst)} ms, {attack.open} open, {attack.reopened} reopened,"
+            f" threads {idle_threads}→{threads}"
+        )
+    finally:
+        attack.close()
 
-        make_server(HOST, port, app, threaded=True).serve_forever()  # closes on ^C
-    elif kind == "cheroot":
-        from cheroot.wsgi import Server
 
-        opts = dict(kwargs)
-        limit = opts.pop("keep_alive_conn_limit", 10)  # not a constructor argument
-        server = Server((HOST, port), app, **opts)
-        server.keep_alive_conn_limit = limit  # max idle keep-alive conns (default 10)
+def streams(served: Served, count: int) -> str:
+    before = served.status()
+    held = Streams(served.port, count)
+    try:
+        held.tick()
+        statuses = ", ".join(
+            f"{held.statuses.count(status)}×{status or 'failed'}"
+            for status in sorted(set(held.statuses))
+        )
+        latencies = latencies_while(held.tick, served.port, 4)
+        after = served.status()
+        median, worst = summary(latencies)
+        return (
+            f"{statuses}; GET {median:.1f} / {_ms(worst)} ms; threads"
+            f" {before['Threads']}→{after['Threads']}; RSS {before['VmRSS'] // 1024}→"
+            f"{after['VmRSS'] // 1024} MiB"
+        )
+    finally:
+        held.close()
+
+
+def header_limit(served: Served) -> str:
+    with socket.create_connection((HOST, served.port), timeout=5) as sock:
         try:
-            server.start()
-        except KeyboardInterrupt:
-            pass
+            head = f"GET {PROPERTY} HTTP/1.1\r\nHost: {HOST}\r\nX-Big: {'a' * 128 * 1024}\r\n\r\n"
+            sock.sendall(head.encode())
+            reply = sock.recv(64).split(b"\r\n")[0].decode()
+        except OSError as error:
+            reply = type(error).__name__
+    return reply.removeprefix("HTTP/1.1 ") or "closed"
+
+
+def bodies(served: Served) -> str:
+    parts = []
+    for method, path in (("GET", PROPERTY), ("POST", "/calc/actions/add")):
+        for chunked in (False, True):
+            status, sent = send_body(served.port, method, path, BODY, chunked=chunked)
+            kind = "chunked" if chunked else "length"
+            parts.append(f"{method} {kind}: {status or 'closed'} after {sent / 2**20:.0f} MB")
+    peak = served.status()["VmHWM"] // 1024
+    alive = get_latency(served.port) < float("inf")
+    return "; ".join(parts) + f"; peak RSS {peak} MiB; {'answers' if alive else 'DEAD'}"
+
+
+def shutdown(engine: str, threads: int) -> str:
+    with tempfile.TemporaryDirectory() as folder:
+        record = Path(folder) / "record.txt"
+        served = Served(engine, threads, record)
+        streams, slowloris = keep_busy(served.port)
+        try:
+            time.sleep(0.3)
+            took, code = served.stop()
+            ended = sum(_ended_cleanly(sock) for sock in streams.sockets if sock is not None)
         finally:
-            server.stop()  # joins workers, waits up to shutdown_timeout (5 s)
-    else:
-        from waitress import create_server
-
-        create_server(app, host=HOST, port=port, **kwargs).run()  # handles ^C
-
-
-def start_server(label: str) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as s:  # a free port; the child binds it right after
-        s.bind((HOST, 0))
-        port = int(s.getsockname()[1])
-    cmd = [sys.executable, __file__, "--serve", label, "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection((HOST, port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    stop_server(proc)
-    raise RuntimeError(f"{label} did not start on port {port}")
+            streams.close()
+            slowloris.close()
+        closed = record.read_text().splitlines().count("exit") == 1
+    return (
+        f"exit {took:.2f} s, code {code}, __exit__ {'ran' if closed else 'NOT run'},"
+        f" {ended}/5 streams ended cleanly"
+    )
 
 
-def stop_server(proc: subprocess.Popen[bytes], timeout: float = 15) -> float:
-    """SIGTERM, bounded wait, kill on timeout. Returns seconds until exit."""
-    t0 = time.monotonic()
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-            return float("inf")
-    return time.monotonic() - t0
-
-
-def keepalive_connections(port: int, clients: int, rounds: int) -> int:
-    """Round-robin GETs over `clients` connections; TCP connects (ideal: clients)."""
-    conns = [http.client.HTTPConnection(HOST, port, timeout=10) for _ in range(clients)]
-    seen: list[object] = []  # holding references keeps id()s unique
+def _ended_cleanly(sock: socket.socket, timeout: float = 5) -> bool:
+    """True if the chunked stream on `sock` ends with its terminating chunk then EOF."""
+    data = b""
+    deadline = time.monotonic() + timeout
     try:
-        for _ in range(rounds):
-            for conn in conns:
-                conn.request("GET", "/value")
-                if all(conn.sock is not s for s in seen):  # (re)connected
-                    seen.append(conn.sock)
-                resp = conn.getresponse()
-                if resp.status != 200 or json.loads(resp.read()) != {"value": 1.5}:
-                    raise RuntimeError(f"bad /value response {resp.status}")
-    finally:
-        for conn in conns:
-            conn.close()
-    return len(seen)
-
-
-def read_stream(port: int, timeout: float = 30) -> list[float]:
-    """Raw-socket GET /stream; returns arrival time (s) of each event."""
-    times: list[float] = []
-    buf = b""
-    t0 = time.monotonic()
-    deadline = t0 + timeout
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout) as sock:
-            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-            while len(times) < N_EVENTS and time.monotonic() < deadline:
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                now = time.monotonic() - t0
-                times += [now] * (buf.count(b"data: ") - len(times))
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
     except OSError:
-        pass
-    return times
+        return False
+    return data.endswith(b"0\r\n\r\n")
 
 
-def stream_verdict(times: list[float]) -> str:
-    if len(times) < N_EVENTS:
-        return f"broken ({len(times)}/{N_EVENTS} events)"
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    first, gap = times[0] * 1e3, statistics.median(gaps) * 1e3
-    if times[-1] - times[0] < 0.05:
-        return f"BUFFERED (all at {times[-1] * 1e3:.0f} ms)"
-    ok = first <= 150 and all(0.05 <= g <= 0.2 for g in gaps)
-    return f"{'streamed' if ok else 'irregular'} (1st {first:.0f} ms, gap {gap:.0f} ms)"
+def _ms(value: float) -> str:
+    return "∞" if value == float("inf") else f"{value:.0f}"
 
 
-def start_streams(port: int, n: int) -> tuple[list[threading.Thread], list[list[float]]]:
-    """Start n daemon threads, each reading one /stream into the shared results."""
-    results: list[list[float]] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(read_stream(port)), daemon=True)
-        for _ in range(n)
-    ]
-    for t in threads:
-        t.start()
-    return threads, results
-
-
-def starvation(port: int, n_streams: int) -> dict[str, Any]:
-    """n_streams concurrent /stream clients; time 50 sequential GET /value meanwhile."""
-    threads, results = start_streams(port, n_streams)
-    time.sleep(0.2)  # let the streams connect and occupy the server
-    latencies: list[float] = []
-    deadline = time.monotonic() + 60
-    for _ in range(50):
-        if time.monotonic() > deadline:
-            break
-        t0 = time.monotonic()
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=30)
-            conn.request("GET", "/value")
-            ok = conn.getresponse().status == 200
-            conn.close()
-        except OSError:
-            ok = False
-        latencies.append((time.monotonic() - t0) * 1e3 if ok else float("inf"))
-    for t in threads:
-        t.join(max(0.0, deadline + 35 - time.monotonic()))
-    complete = [r for r in results if len(r) == N_EVENTS]
-    return {
-        "med": statistics.median(latencies),
-        "max": max(latencies),
-        "first": latencies[0],
-        "n": len(latencies),
-        "complete": len(complete),
-        "slowest": max((r[-1] for r in complete), default=float("nan")),
-    }
-
-
-def shutdown_in_flight(label: str) -> tuple[float, list[int]]:
-    """SIGTERM while 5 streams run; (seconds to exit, events each stream got)."""
-    proc, port = start_server(label)
-    threads, results = start_streams(port, 5)
-    time.sleep(0.35)
-    took = stop_server(proc)
-    for t in threads:
-        t.join(25)
-    return took, sorted(len(r) for r in results)
-
-
-def bench(label: str, runs: int, seconds: int, n_streams: int) -> dict[str, Any]:
-    proc, port = start_server(label)
+def bench(engine: str, arguments: argparse.Namespace) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    served = Served(engine, arguments.threads)
     try:
-        wrk_runs = sorted(
-            (run_wrk(f"http://{HOST}:{port}/value", seconds) for _ in range(runs)),
-            key=lambda r: r["rps"],
-        )
-        row: dict[str, Any] = dict(wrk_runs[len(wrk_runs) // 2])
-        row["rps_all"] = [round(r["rps"]) for r in wrk_runs]
-        row["conns"] = keepalive_connections(port, 1, 100)
-        row["conns32"] = keepalive_connections(port, 32, 5)
-        row["stream"] = stream_verdict(read_stream(port))
-        row.update(starvation(port, n_streams))
+        row["idle"] = served.status()
+        row["speed"] = speed(served, arguments.runs, arguments.seconds)
+        row["header"] = header_limit(served)
+        row["body"] = bodies(served)
     finally:
-        stop_server(proc)
-    row["stop_s"], row["stop_events"] = shutdown_in_flight(label)
+        served.stop()
+    for name, attack in (("slowloris", Slowloris), ("silent", Silent)):
+        served = Served(engine, arguments.threads)
+        try:
+            row[name] = under_attack(served, attack(served.port, 300), arguments.hold)
+        finally:
+            served.stop()
+    served = Served(engine, arguments.threads)
+    try:
+        row["streams"] = streams(served, arguments.streams)
+    finally:
+        served.stop()
+    row["shutdown"] = shutdown(engine, arguments.threads)
     return row
 
 
 def versions() -> str:
-    pkgs = ["flask", "werkzeug", "cheroot", "waitress"]
-    parts = [f"{p} {importlib.metadata.version(p)}" for p in pkgs]
+    packages = ["flask", "werkzeug", "cheroot", "waitress", "hypercorn", "granian"]
+    parts = [f"{name} {importlib.metadata.version(name)}" for name in packages]
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
     parts.append((wrk.stdout + wrk.stderr).split(" [")[0])
     return f"Python {sys.version.split()[0]}, " + ", ".join(parts)
 
 
+def serve_child(engine: str, port: int, threads: int) -> None:
+    """The subprocess: serve the test lab on `engine` until SIGTERM."""
+    from lab_for_tests import make_labthing
+
+    SERVE[engine](make_labthing(), port, threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", nargs="*", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--only", nargs="*", choices=list(SERVE), default=list(SERVE))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--streams", type=int, default=100)
-    parser.add_argument("--serve", choices=list(CONFIGS), help=argparse.SUPPRESS)
+    parser.add_argument("--hold", type=float, default=15, help="seconds each attack is held")
+    parser.add_argument("--streams", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=1024)
+    parser.add_argument("--serve", choices=list(SERVE), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        return serve(args.serve, args.port)
-    print(versions(), "\n")
-    head = (
-        "| server | settings | req/s median [all runs] | p50 ms | p99 ms | wrk errors"
-        " | TCP conns opened: 1 client x 100 reqs / 32 clients x 5 reqs | /stream (alone)"
-        f" | GET /value during {args.streams} streams: median / max / 1st ms"
-        " | streams complete, slowest s | SIGTERM with 5 streams in flight: exit s, events |"
-    )
-    print(head)
-    print("|" + "---|" * (head.count(" | ") + 1))
-    for label in args.only:
-        r = bench(label, args.runs, args.seconds, args.streams)
-        kind, kwargs = CONFIGS[label]
-        settings = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "threaded=True"
-        alive = "keep-alive" if r["conns32"] == 32 else "partly closes"
-        alive = f"{r['conns']} / {r['conns32']} ({alive if r['conns'] == 1 else 'closes all'})"
-        starved = "**STARVED**" if r["max"] > 500 else "ok"
-        print(
-            f"| {kind} | {settings} | {r['rps']:.0f} {r['rps_all']} | {r['p50']:.2f}"
-            f" | {r['p99']:.2f} | {r['errors'] + r['non2xx']} | {alive}"
-            f" | {r['stream']} | {starved}: {r['med']:.1f} / {r['max']:.0f} / {r['first']:.0f}"
-            f" (n={r['n']}) | {r['complete']}/{args.streams}, {r['slowest']:.2f}"
-            f" | {r['stop_s']:.2f}, {r['stop_events']} |",
-            flush=True,
-        )
+    arguments = parser.parse_args()
+    if arguments.serve:
+        return serve_child(arguments.serve, arguments.port, arguments.threads)
+    print(versions(), f"; {os.cpu_count()} cores, --threads {arguments.threads}\n", flush=True)
+    columns = {
+        "engine": lambda r: r["engine"],
+        "GET req/s median [runs], p50/p99 ms": lambda r: (
+            f"{r['speed']['rps']:.0f} {r['speed']['all']},"
+            f" {r['speed']['p50']:.2f}/{r['speed']['p99']:.2f}"
+        ),
+        "threads, RSS idle": lambda r: f"{r['idle']['Threads']}, {r['idle']['VmRSS'] // 1024} MiB",
+        "GET during 300 slowloris: median / max": lambda r: r["slowloris"],
+        "GET during 300 silent: median / max": lambda r: r["silent"],
+        f"{arguments.streams} streams": lambda r: r["streams"],
+        "128 KiB header": lambda r: r["header"],
+        "300 MB bodies": lambda r: r["body"],
+        "SIGTERM (30 s task, 5 streams, 20 slowloris)": lambda r: r["shutdown"],
+    }
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for engine in arguments.only:
+        row = {"engine": engine, **bench(engine, arguments)}
+        print("| " + " | ".join(cell(row) for cell in columns.values()) + " |", flush=True)
 
 
 if __name__ == "__main__":

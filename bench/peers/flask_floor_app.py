@@ -1,13 +1,13 @@
-"""The floor: a bare Flask 3 app with one route, on cheroot set up as labthings sets it up.
+"""The floor: a bare Flask 3 app with one route, on granian's WSGI server as labthings runs it.
 
-Run with a venv holding Flask 3 and cheroot: `python flask_floor_app.py PORT`.
+Run with a venv holding Flask 3 and granian: `python flask_floor_app.py PORT`.
 `GET /bench/properties/value` answers the float as JSON; `PUT` stores the JSON body and
 answers it. Nothing else: no validation framework, no records, no docs.
 """
 
 import sys
+from pathlib import Path
 
-from cheroot import wsgi
 from flask import Flask, jsonify, request
 
 app = Flask("floor")
@@ -24,16 +24,22 @@ def value() -> object:
 
 def main() -> None:
     """Serve on 127.0.0.1:PORT until killed."""
-    port = int(sys.argv[1])
-    # The same settings as labthings/serving.py (measured in bench/WSGI_SERVERS.md).
-    server = wsgi.Server(
-        ("127.0.0.1", port), app, numthreads=256, request_queue_size=256, server_name="floor"
-    )
-    server.keep_alive_conn_limit = 256
-    try:
-        server.start()
-    except KeyboardInterrupt:
-        server.stop()
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    # The engine, HTTP/1.1 and thread cap of labthings/serving/server.py (one worker;
+    # granian's own server runs it in a child process, which does not change its speed).
+    Server(
+        "flask_floor_app:app",
+        address="127.0.0.1",
+        port=int(sys.argv[1]),
+        interface=Interfaces.WSGI,
+        http="1",
+        workers=1,
+        blocking_threads=1024,
+        working_dir=Path(__file__).parent,
+        log_enabled=False,
+    ).serve()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Served by the harness as
 `python -m labthings serve bench/peers/labthings_app.py:labthing --port N`, i.e. on
-cheroot with the settings `labthings serve` always uses.
+granian with the settings `labthings serve` always uses.
 
 Actions and the property do not take the instrument lock (`lock=False`): neither peer
 locks by default, and 200 concurrent `sleep` calls (W5) must run side by side.

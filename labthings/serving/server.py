@@ -1,13 +1,22 @@
-"""Run a LabThing on cheroot, a threaded production WSGI server, with graceful shutdown.
+"""Run a LabThing on granian's Rust HTTP server (in this process), with graceful shutdown.
 
-cheroot was chosen by measurement (see bench/WSGI_SERVERS.md): it keeps connections
-alive, streams responses chunk by chunk, is pure Python and runs on Windows and Linux.
+granian was chosen by measurement (see bench/WSGI_SERVERS.md): connections are accepted,
+parsed and timed out in Rust, so idle, slow and silent clients cost no Python thread;
+the app runs in Python threads started on demand; it keeps connections alive, streams
+responses chunk by chunk and runs on Windows and Linux, two to three times as fast as
+cheroot on labthings' app.
 
 The socket is bound before any Thing is opened, so a port in use costs no instrument
-time. SIGINT and SIGTERM (and Ctrl-Break on Windows) stop the server gracefully: new tasks
-are refused and running ones are asked to cancel, the server stops accepting and
-finishes in-flight requests (bounded), then the LabThing waits for tasks (bounded) and
-closes every Thing.
+time. SIGINT and SIGTERM (and Ctrl-Break on Windows) stop the server gracefully, from
+the signal handler itself (no thread is started): new tasks are refused and running ones
+are asked to cancel, event streams end, the server stops accepting and closes each
+connection once its response is done (bounded), then the LabThing waits for tasks
+(bounded) and closes every Thing.
+
+Limits enforced at the edge: request line and headers over `MAX_HEADER_BYTES` get 431
+from granian, which also closes connections that take over `HEADER_TIMEOUT` s to send
+them; a body over the `max_body_bytes` setting gets 413 from `BodyLimit` without being
+read.
 """
 
 from __future__ import annotations
@@ -16,19 +25,36 @@ import logging
 import signal
 import threading
 from types import FrameType
-
-from cheroot import wsgi
+from typing import TYPE_CHECKING
 
 from labthings.http.labthing import LabThing
 from labthings.serving.console import AccessLog
+from labthings.serving.engine import Engine, bind
+from labthings.serving.limits import BodyLimit
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 __all__ = ["DEFAULT_THREADS", "ListenError", "serve"]
 
-DEFAULT_THREADS = 256
-"""Worker threads: each in-flight request (and each open stream) holds one. 256 lets 200
-clients each wait up to 1 s on a POST in one wave (bench/compare.py, W5)."""
-LISTEN_BACKLOG = 256
-KEEP_ALIVE_CONNECTIONS = 256
+DEFAULT_THREADS = 1024
+"""The most Python threads running the app at once: each request in progress and each
+open event stream holds one, so this must stay above the stream cap with room for
+ordinary requests. They are started on demand and end after 30 s unused."""
+MAX_CONNECTIONS = 4096
+"""Connections held at once, idle or not (an idle one costs no thread); past it, new
+ones wait in the listen backlog."""
+MAX_HEADER_BYTES = 64 * 1024
+"""The request line and headers together; past it, 431. granian checks between reads,
+so a head that arrives in one burst may reach about 112 KiB before it is refused."""
+HEADER_TIMEOUT = 10.0
+"""Seconds a client may take to send the request line and headers; a connection that
+sends nothing for that long is closed too."""
+LISTEN_BACKLOG = 1024
+DRAIN_WAIT = 2.0
+"""Seconds a shutdown waits for connections to close once streams have ended and tasks
+are cancelled; what is left then (a client still sending its headers) is dropped."""
+_STOP_POLL = 0.5  # seconds; on Windows a signal is handled only when a wait returns
 _logger = logging.getLogger(__name__)
 
 
@@ -55,73 +81,85 @@ def serve(
     """Serve until SIGINT/SIGTERM: listen, open the Things, serve, then close them.
 
     Raises `ListenError`, before opening any Thing, if it cannot listen on host:port.
-    `access_log` wraps the app in `AccessLog` (a DEBUG line per request). `ready` is set
-    once the socket is listening and the Things are open (useful when serving from a
-    thread).
+    `threads` caps the threads running the app (see `DEFAULT_THREADS`). `access_log`
+    logs a DEBUG line per request (`AccessLog`). `ready` is set once the socket is
+    listening and the Things are open (useful when serving from a thread; stopping then
+    still takes a signal, which only the main thread receives).
     """
-    app = labthing.create_app()
-    server = _Server(
-        (host, port),
-        AccessLog(app) if access_log else app,
-        numthreads=threads,
-        server_name="labthings",
-        request_queue_size=LISTEN_BACKLOG,  # cheroot's default of 5 resets bursts of clients
-        shutdown_timeout=max(1, round(labthing.settings.shutdown_wait)),
-    )
-    # cheroot's default closes idle keep-alive connections once more than 10 are open.
-    server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
-    stopping = threading.Event()
-
-    def stop() -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        labthing.runner.shutdown(wait=0)
-        labthing.hub.close()  # event streams end, so their worker threads are free
-        server.stop()
-
-    def stop_on_signal() -> None:
-        if not stopping.is_set():
-            _logger.info("stopping: cancelling running tasks and closing connections")
-        stop()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=stop_on_signal, name="labthings-stop", daemon=True).start()
-
-    previous = _install_handlers(on_signal)
+    app: WSGIApplication = BodyLimit(labthing.create_app(), labthing.settings.max_body_bytes)
+    streams = getattr(labthing.settings, "max_streams", 0)
+    if threads <= streams:
+        _logger.warning(
+            "%d threads, %d streams allowed: with every stream open, requests will wait",
+            threads,
+            streams,
+        )
+    _raise_open_files_limit(MAX_CONNECTIONS + 1024)
     try:
+        sock = bind(host, port, LISTEN_BACKLOG)
+    except OSError as error:
+        raise ListenError(host, port, error) from error
+    with sock:
+        engine = Engine(
+            AccessLog(app) if access_log else app,
+            sock,
+            threads=threads,
+            connections=MAX_CONNECTIONS,
+            max_header_bytes=MAX_HEADER_BYTES,
+            header_timeout=HEADER_TIMEOUT,
+            backlog=LISTEN_BACKLOG,
+        )
+        shutdown = _Shutdown(labthing, engine)
+        previous = _install_handlers(shutdown.on_signal)
         try:
-            server.prepare()
-        except OSError as error:  # cheroot's own error has lost the errno; the bind's has it
-            raise ListenError(host, port, server.bind_error or error) from error
-        with labthing:
-            bound_host, bound_port = server.bind_addr[:2]
-            _logger.info(
-                "serving %r on http://%s:%s/ (docs at /docs/); Ctrl-C stops",
-                labthing.title,
-                _url_host(bound_host),
-                bound_port,
-            )
-            if ready is not None:
-                ready.set()
-            server.serve()
-    finally:
-        stop()
-        _restore_handlers(previous)
+            with labthing:
+                engine.start()
+                sock.close()  # granian holds its own handle; once it stops, the port is free
+                _logger.info(
+                    "serving %r on http://%s:%s/ (docs at /docs/); Ctrl-C stops",
+                    labthing.title,
+                    *_url_address(engine.address),
+                )
+                if ready is not None:
+                    ready.set()
+                shutdown.wait()
+        finally:
+            shutdown()
+            _restore_handlers(previous)
     _logger.info("stopped")
 
 
-class _Server(wsgi.Server):
-    """cheroot's WSGI server, keeping the error of its last failed bind in `bind_error`."""
+class _Shutdown:
+    """Stops serving once: tasks cancelled, streams ended, the engine told to stop.
 
-    bind_error: OSError | None = None
+    It starts no thread, so it runs in the signal handler itself and works even when
+    no new thread can be started.
+    """
 
-    def bind(self, family: int, socket_type: int, proto: int = 0) -> object:
-        try:
-            return super().bind(family, socket_type, proto)
-        except OSError as error:
-            self.bind_error = error
-            raise
+    def __init__(self, labthing: LabThing, engine: Engine) -> None:
+        self._labthing = labthing
+        self._engine = engine
+        self._requested = threading.Event()
+
+    def __call__(self) -> None:
+        if self._requested.is_set():
+            return
+        self._requested.set()
+        self._labthing.runner.shutdown(wait=0)
+        self._labthing.hub.close()  # event streams end, so their connections can close
+        self._engine.stop()
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if not self._requested.is_set():
+            _logger.info("stopping: cancelling running tasks and closing connections")
+        self()
+
+    def wait(self) -> None:
+        """Return once a stop was asked for and the connections closed (bounded)."""
+        while not self._requested.wait(_STOP_POLL):
+            pass
+        if not self._engine.wait(DRAIN_WAIT):
+            _logger.info("dropping the connections still open")
 
 
 def _install_handlers(
@@ -143,5 +181,25 @@ def _restore_handlers(previous: dict[int, object]) -> None:
         signal.signal(number, handler)  # type: ignore[arg-type]
 
 
+def _raise_open_files_limit(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards `wanted` (POSIX only): a
+    common default of 1024 would cap the connections held long before MAX_CONNECTIONS."""
+    try:
+        import resource
+    except ImportError:  # Windows: sockets are not counted against such a limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # e.g. above the system's own cap: serve with less
+            _logger.debug("could not raise the open files limit to %d", target)
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _url_address(address: tuple[str, int]) -> tuple[str, int]:
+    return _url_host(address[0]), address[1]

@@ -19,7 +19,7 @@ def test_no_module_of_the_core_imports_flask_or_a_server() -> None:
         "import importlib, pkgutil, sys, labthings, labthings.core, labthings.fields\n"
         "for module in pkgutil.walk_packages(labthings.core.__path__, 'labthings.core.'):\n"
         "    importlib.import_module(module.name)\n"
-        "loaded = [name for name in ('flask', 'werkzeug', 'cheroot') if name in sys.modules]\n"
+        "loaded = [name for name in ('flask', 'werkzeug', 'granian') if name in sys.modules]\n"
         "assert not loaded, f'the core imported {loaded}'\n"
     )
     result = subprocess.run(

@@ -1,0 +1,131 @@
+"""The HTTP engine under attack: a real `labthings serve` on a loopback port keeps answering.
+
+Slow, silent and oversized clients (tests/support/attacks.py), each followed by proof
+that a property GET from another client still answers within a second.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from attacks import (
+    Silent,
+    Slowloris,
+    keep_busy,
+    latencies_while,
+    proc_status,
+    send_body,
+    summary,
+)
+from served import SUPPORT, ServedLab
+
+TARGET = f"{SUPPORT / 'lab_for_tests.py'}:make_labthing"
+PROPERTY = "/calc/properties/value"
+BODY = 300 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[ServedLab]:
+    served = ServedLab(TARGET)
+    yield served
+    served.stop()
+
+
+def port_of(lab: ServedLab) -> int:
+    port = urlsplit(lab.url).port
+    assert port is not None
+    return port
+
+
+def assert_answers_within_a_second(lab: ServedLab, attack: Slowloris | Silent) -> None:
+    port = port_of(lab)
+    try:
+        attack.tick()
+        assert attack.open == 300
+        latencies = latencies_while(attack.tick, port, seconds=4)
+    finally:
+        attack.close()
+    median, worst = summary(latencies)
+    assert worst < 1000, f"GET took up to {worst:.0f} ms (median {median:.0f} ms)"
+
+
+def test_300_slowloris_sockets_do_not_stop_a_property_get(lab: ServedLab) -> None:
+    assert_answers_within_a_second(lab, Slowloris(port_of(lab), 300, interval=1.0))
+
+
+def test_300_silent_sockets_do_not_stop_a_property_get(lab: ServedLab) -> None:
+    assert_answers_within_a_second(lab, Silent(port_of(lab), 300))
+
+
+def request_with_header(lab: ServedLab, size: int) -> bytes:
+    """The status line answering a GET whose one extra header holds `size` bytes."""
+    head = f"GET {PROPERTY} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {'a' * size}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port_of(lab)), timeout=5) as sock:
+        try:
+            sock.sendall(head.encode())
+        except OSError:
+            pass  # the server may answer and close before it has read everything
+        return sock.recv(64).split(b"\r\n")[0]
+
+
+def test_headers_over_the_limit_get_431_and_the_server_goes_on(lab: ServedLab) -> None:
+    assert request_with_header(lab, 32 * 1024) == b"HTTP/1.1 200 OK"
+    assert request_with_header(lab, 256 * 1024) == b"HTTP/1.1 431 Request Header Fields Too Large"
+    assert requests.get(f"{lab.url}{PROPERTY[1:]}", timeout=5).json() == 1.5
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("method, path", [("GET", PROPERTY), ("POST", "/calc/actions/add")])
+def test_a_body_over_max_body_bytes_gets_413_without_being_read(
+    lab: ServedLab, method: str, path: str, chunked: bool
+) -> None:
+    before = proc_status(lab.process.pid)["VmRSS"]
+    status, sent = send_body(port_of(lab), method, path, BODY, chunked=chunked)
+    after = proc_status(lab.process.pid)["VmRSS"]
+    assert status == 413
+    assert sent < 32 * 1024 * 1024  # refused long before the 300 MB were sent
+    assert after - before < 32 * 1024, f"RSS grew from {before} to {after} KiB"
+    assert requests.get(f"{lab.url}{PROPERTY[1:]}", timeout=5).json() == 1.5
+
+
+def test_the_413_is_a_problem(lab: ServedLab) -> None:
+    response = requests.put(
+        f"{lab.url}calc/properties/free",
+        data=b'"' + b"a" * (1024 * 1024) + b'"',
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "about:blank" and problem["title"] == "Payload Too Large"
+    assert problem["status"] == 413 and "1048576" in problem["detail"]
+
+
+def test_sigterm_stops_a_busy_server_and_closes_every_thing(tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    lab = ServedLab(TARGET, env={"LABTHINGS_TEST_RECORD": str(record)})
+    try:
+        streams, slowloris = keep_busy(port_of(lab))
+    except BaseException:
+        lab.stop(signal.SIGKILL)
+        raise
+    try:
+        assert streams.statuses == [200] * 5
+        started = time.monotonic()
+        code = lab.stop(signal.SIGTERM)
+        took = time.monotonic() - started
+    finally:
+        streams.close()
+        slowloris.close()
+        lab.stop(signal.SIGKILL)
+    assert code == 0, lab.output
+    assert took < 10, lab.output
+    assert record.read_text() == "enter\nexit\n"
