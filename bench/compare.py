@@ -28,9 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
-from report import machine, markdown_table, write_results
-from systems import REPO, SYSTEMS, Server, ServerDidNotStart, install, start, versions
-from workloads import PHASES, Figures, Settings, throughput
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
+
+from report import machine, markdown_table, write_results  # noqa: E402
+from systems import REPO, SYSTEMS, Server, ServerDidNotStart, install, start, versions  # noqa: E402
+from workloads import PHASES, Figures, Settings, throughput  # noqa: E402
 
 DEFAULT_CACHE = Path.home() / ".cache" / "labthings-bench"
 

@@ -13,14 +13,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from attacks import Slowloris, Streams, latencies_while, summary
 from live_updates import progress_latencies
 from loadgen import Client, run_task
 from report import Value
 from systems import Server
 from wrk import run_wrk_with_headers
 
-__all__ = ["PHASES", "Phase", "Settings", "throughput", "w4", "w5", "w6", "w7"]
+__all__ = ["PHASES", "Phase", "Settings", "throughput", "w4", "w5", "w6", "w7", "w8"]
 
 Figures = dict[str, Value]
 
@@ -36,11 +38,14 @@ class Settings:
     w6_count: int = 2000
     list_repeat: int = 20
     w7_updates: int = 300
+    w8_seconds: float = 10.0
 
     @classmethod
     def quick(cls) -> Settings:
         """About two minutes in all: short wrk runs, fewer repetitions, fewer W6 calls."""
-        return cls(wrk_seconds=2, wrk_runs=1, w4_repeat=5, w6_count=500, list_repeat=10)
+        return cls(
+            wrk_seconds=2, wrk_runs=1, w4_repeat=5, w6_count=500, list_repeat=10, w8_seconds=4
+        )
 
 
 # (figure prefix, HTTP method, JSON body, whether the floor takes part)
@@ -230,6 +235,31 @@ def w6(server: Server, settings: Settings) -> Figures:
     }
 
 
+def w8(server: Server, settings: Settings) -> Figures:
+    """W8 (labthings only): a property GET on a new connection every 0.2 s, idle, with
+    300 slowloris sockets open, and with as many event streams open as the server allows
+    (`max_streams`, 500); medians and maxima in ms."""
+    port = urlsplit(server.url).port
+    assert port is not None
+    path = "/" + str(server.system.property_path).lstrip("/")
+    figures: Figures = {}
+    idle = latencies_while(lambda: None, port, settings.w8_seconds, path=path)
+    figures["w8_idle"] = statistics.median(idle) * 1000
+    for key, attack in (
+        ("w8_slowloris", Slowloris(port, 300)),
+        ("w8_streams", Streams(port, 500, seconds=settings.w8_seconds + 30)),
+    ):
+        try:
+            attack.open()
+            found = latencies_while(attack.tick, port, settings.w8_seconds, path=path)
+        finally:
+            attack.close()
+        median, worst = summary(found)
+        figures[key] = median
+        figures[f"{key}_max"] = worst
+    return figures
+
+
 def w7(server: Server, settings: Settings) -> Figures:
     """W7 (labthings only): latency from `update_task_progress` to a client watching the
     task stream (Server-Sent Events); the action stamps each progress message with the
@@ -256,4 +286,5 @@ PHASES = (
     Phase("W4-W5", (w4, w5)),
     Phase("W6", (w6,)),
     Phase("W7", (w7,), systems=frozenset({"labthings"})),
+    Phase("W8", (w8,), systems=frozenset({"labthings"})),
 )

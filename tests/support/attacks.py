@@ -188,16 +188,21 @@ def get_latency(port: int, path: str = "/calc/properties/value", timeout: float 
 
 
 def latencies_while(
-    tick: Callable[[], None], port: int, seconds: float, gap: float = 0.2
+    tick: Callable[[], None],
+    port: int,
+    seconds: float,
+    gap: float = 0.2,
+    path: str = "/calc/properties/value",
 ) -> list[float]:
-    """GET latencies (s) measured every `gap` s for `seconds`, calling `tick()` between."""
+    """GET latencies (s) of `path` measured every `gap` s for `seconds`, calling `tick()`
+    between."""
     found: list[float] = []
     deadline = time.monotonic() + seconds
     for _ in range(int(seconds / gap) + 1):
         if time.monotonic() >= deadline:
             break
         tick()
-        found.append(get_latency(port))
+        found.append(get_latency(port, path))
         time.sleep(gap)
     return found
 
