@@ -7,6 +7,7 @@ Write a `Thing` subclass with `@action` methods and `thing_property` values, add
 from typing import TYPE_CHECKING
 
 from labthings import fields
+from labthings.core.access.tokens import TokenStore
 from labthings.core.errors import (
     ConfigurationError,
     InstrumentBusyError,
@@ -47,6 +48,7 @@ __all__ = [
     "TaskStatus",
     "TaskThread",
     "Thing",
+    "TokenStore",
     "ValidationError",
     "__version__",
     "action",

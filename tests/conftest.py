@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from lab_for_tests import make_labthing
 
 from labthings import LabThing
+from labthings.core.datadir import DATA_DIR_ENV
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data folder for the whole run ($LABTHINGS_DATA_DIR, which the servers the tests
+    start inherit): the tests never read or write the tokens of the user running them."""
+    folder = tmp_path_factory.mktemp("data-dir")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DATA_DIR_ENV, str(folder))
+        yield folder
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ nothing is fetched from the internet), so the docs work on an offline lab PC.
 
 from __future__ import annotations
 
-import html
-
 import swagger_ui_bundle
 from flask import Response, send_from_directory
 
+from labthings.http.auth import BEARER_SCHEME
 from labthings.http.responses import json_response
 from labthings.http.services import ServiceView
 
@@ -21,21 +20,38 @@ _PAGE = """<!DOCTYPE html>
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>{title} - API docs</title>
+  <title>API docs</title>
   <link rel="stylesheet" href="static/swagger-ui.css">
+  <style>
+    .token-form {{ max-width: 40rem; margin: 2rem auto; font-family: sans-serif; }}
+    .token-form input {{ width: 100%; margin: .5rem 0; }}
+  </style>
 </head>
 <body>
   <div id="swagger-ui"></div>
   <script src="static/swagger-ui-bundle.js"></script>
   <script src="static/swagger-ui-standalone-preset.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({{
-      url: "openapi.json",
-      dom_id: "#swagger-ui",
-      deepLinking: true,
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      layout: "StandaloneLayout"
-    }});
+  <script type="module">
+    // The docs use the web page's access token (kept for this browser session); a server
+    // that needs one and has none from this session gets the page's token form first.
+    import {{ authorize, readable, storedToken }} from "../ui/token.js";
+
+    if (await readable("openapi.json")) {{
+      window.ui = SwaggerUIBundle({{
+        url: "openapi.json",
+        dom_id: "#swagger-ui",
+        deepLinking: true,
+        presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+        layout: "StandaloneLayout",
+        // The document itself is fetched with the session's token; "Try it out" requests
+        // carry what Swagger's Authorize dialog holds, which starts as that token.
+        requestInterceptor: (request) => (request.loadSpec ? authorize(request) : request),
+        onComplete: () => {{
+          document.title = `${{window.ui.specSelectors.info().get("title")}} - API docs`;
+          if (storedToken()) window.ui.preauthorizeApiKey("{bearer}", storedToken());
+        }},
+      }});
+    }}
   </script>
 </body>
 </html>
@@ -43,18 +59,22 @@ _PAGE = """<!DOCTYPE html>
 
 
 class DocsPage(ServiceView):
-    """`GET /docs/`: Swagger UI around the server's OpenAPI document."""
+    """`GET /docs/`: Swagger UI around the server's OpenAPI document.
+
+    The page is public (it holds nothing of the lab, not even its title) so that it can
+    ask for a token; the document it loads is not.
+    """
 
     def get(self) -> Response:
-        title = html.escape(str(self.services.openapi.get("info", {}).get("title", "")))
-        return Response(_PAGE.format(title=title), mimetype="text/html")
+        return Response(_PAGE.format(bearer=BEARER_SCHEME), mimetype="text/html")
 
 
 class OpenAPIDocument(ServiceView):
-    """`GET /docs/openapi.json`: the OpenAPI document (built once)."""
+    """`GET /docs/openapi.json`: the OpenAPI document (built once), with the bearer
+    security scheme while requests need a token."""
 
     def get(self) -> Response:
-        return json_response(self.services.openapi)
+        return json_response(self.services.current_openapi())
 
 
 class DocsAsset(ServiceView):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 from flask import Flask
 
+from labthings.core.access.tokens import TokenStore
 from labthings.core.describe.openapi import build_openapi
 from labthings.core.describe.td import ThingDescriptionBuilder
 from labthings.core.errors import ConfigurationError, ThingOpenError
@@ -17,8 +19,10 @@ from labthings.core.tasks import logs as task_logs
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.things.registry import ThingRegistry
 from labthings.core.things.thing import Thing
+from labthings.http import auth
 from labthings.http.problems import ErrorStatuses, register_error_handlers
 from labthings.http.routes import FEATURE_DOCS, register_routes
+from labthings.http.security import Access, register_security
 from labthings.http.services import Services
 
 __all__ = ["LabThing"]
@@ -33,6 +37,11 @@ class LabThing:
     Add every Thing before the app is built. `open()` (or `with labthing:`) enters every
     Thing, `close()` cancels running tasks and exits them in reverse order; `labthings
     serve` does both.
+
+    Who may use it: `tokens` (a `TokenStore`; once it has a token, every request needs
+    one), `cors_origins` (web pages of other origins allowed to use it, like
+    `https://notebooks.example.org`) and `allowed_hosts` (names it answers to besides
+    IP addresses, `localhost` and the machine's own); see `configure_access`.
     """
 
     def __init__(
@@ -43,6 +52,9 @@ class LabThing:
         description: str = "",
         version: str = "1.0.0",
         settings: Settings | None = None,
+        tokens: TokenStore | None = None,
+        cors_origins: Iterable[str] = (),
+        allowed_hosts: Iterable[str] = (),
         **overrides: Any,
     ) -> None:
         self.title = title
@@ -56,6 +68,9 @@ class LabThing:
         self.registry = ThingRegistry(title, self.hub)
         self.runner = TaskRunner(self.settings, self.hub)
         self._opened: list[Thing] = []
+        self._built = False
+        self.access: Access
+        self.configure_access(tokens=tokens, cors_origins=cors_origins, allowed_hosts=allowed_hosts)
         if app is not None:
             self.init_app(app)
 
@@ -76,6 +91,26 @@ class LabThing:
         """
         self.error_statuses.register(kind, status)
 
+    def configure_access(
+        self,
+        *,
+        tokens: TokenStore | None = None,
+        cors_origins: Iterable[str] = (),
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
+        """Set who may use the server, before its app is built (`labthings serve` does).
+
+        With `tokens`, once the store has a token every request needs one (`Authorization:
+        Bearer`); without, none is checked. Writes sent by web pages of other sites are
+        refused unless their origin is in `cors_origins`, and requests for a `Host` that
+        is not an IP address, `localhost`, the machine's name or in `allowed_hosts` are
+        refused (421), whatever the tokens. Raises ConfigurationError for a bad origin or
+        host name, or once the app is built.
+        """
+        if self._built:
+            raise ConfigurationError("access cannot be configured after the app has been built")
+        self.access = Access.of(tokens, cors_origins, allowed_hosts)
+
     def thing(self, name: str) -> Thing:
         """The Thing served as `name`."""
         return self.registry.get(name).thing
@@ -85,6 +120,7 @@ class LabThing:
         if "labthings" in app.extensions:
             raise ConfigurationError("this Flask app already has a LabThing")
         self.registry.freeze()
+        self._built = True
         app.config["MAX_CONTENT_LENGTH"] = self.settings.max_body_bytes
         app.extensions["labthings"] = self
         if not task_logs.task_logs_complete():
@@ -93,24 +129,37 @@ class LabThing:
                 "set logging.getLogger().setLevel(logging.INFO) to keep them"
             )
         register_error_handlers(app, self.error_statuses)
-        openapi = build_openapi(
-            title=self.title,
-            description=self.description,
-            version=self.version,
-            registry=self.registry,
-            settings=self.settings,
-            features=FEATURE_DOCS,
-        )
+        register_security(app, self.access)
+        secured = self.access.secured
         services = Services(
             registry=self.registry,
             runner=self.runner,
             hub=self.hub,
             settings=self.settings,
             index=self.index,
-            descriptions={entry.name: ThingDescriptionBuilder(entry) for entry in self.registry},
-            openapi=openapi,
+            descriptions={
+                entry.name: ThingDescriptionBuilder(entry, secured) for entry in self.registry
+            },
+            openapi=self._openapi(secured=False),
+            secured=secured,
+            secured_openapi=(
+                self._openapi(secured=True) if self.access.tokens is not None else None
+            ),
         )
         register_routes(app, services)
+
+    def _openapi(self, *, secured: bool) -> dict[str, Any]:
+        """The OpenAPI document; `secured`: with the bearer scheme, 401 and 403."""
+        return build_openapi(
+            title=self.title,
+            description=self.description,
+            version=self.version,
+            registry=self.registry,
+            settings=self.settings,
+            features=FEATURE_DOCS,
+            common=[auth.document] if secured else [],
+            security_schemes=auth.SECURITY_SCHEMES if secured else None,
+        )
 
     def create_app(self) -> Flask:
         """A new Flask app serving this LabThing."""

@@ -30,7 +30,17 @@ class Services:
     descriptions: Mapping[str, ThingDescriptionBuilder]
     """Each Thing's TD builder, by Thing name."""
     openapi: dict[str, Any]
-    """The OpenAPI document, built once."""
+    """The OpenAPI document, built once, for when no token is needed."""
+    secured: Callable[[], bool] = lambda: False
+    """Whether requests need an access token now."""
+    secured_openapi: dict[str, Any] | None = None
+    """The OpenAPI document for when they do (bearer security, 401 and 403)."""
+
+    def current_openapi(self) -> dict[str, Any]:
+        """The OpenAPI document that says whether requests need a token now."""
+        if self.secured_openapi is not None and self.secured():
+            return self.secured_openapi
+        return self.openapi
 
 
 class ServiceView(MethodView):

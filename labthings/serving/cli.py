@@ -1,22 +1,29 @@
-"""The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`.
+"""The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`, and
+`labthings token create|list|revoke` to manage the access tokens of a data folder.
 
 A failed start is reported in one line on stderr, `labthings: ...`, with exit status 2
 when the target or the command line is wrong and 1 when serving failed; at debug level
-(`--debug`) the traceback behind it is printed too.
+(`--debug`) the traceback behind it is printed too. A token command that fails says why
+in one such line and exits with 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import logging
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from labthings import __version__
-from labthings.core.errors import ThingOpenError
+from labthings.core.access.tokens import SCOPES, TokenStore, TokenStoreError
+from labthings.core.datadir import DATA_DIR_ENV, data_dir, default_data_dir
+from labthings.core.errors import ConfigurationError, ThingOpenError
+from labthings.http.security import Access
 from labthings.serving.console import configure_logging
 from labthings.serving.server import DEFAULT_THREADS, ListenError, serve
 from labthings.serving.targets import TargetError, load_labthing, read_options
@@ -33,21 +40,52 @@ LOG_LEVELS = {
 }
 
 
+_logger = logging.getLogger(__name__)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     arguments = _parser().parse_args(argv)
+    if arguments.command == "token":
+        return _token_command(arguments)
+    return _serve_command(arguments)
+
+
+def _serve_command(arguments: argparse.Namespace) -> int:
     if arguments.threads < 1:
         return _fail("--threads must be at least 1", 2)
     level = LOG_LEVELS[arguments.log_level]
     debug = level <= logging.DEBUG
-    started = threading.Event()
+    # Beyond this PC, a server needs a token from the start, whatever happens to them.
+    required = not _is_loopback(arguments.host)
+    store = (
+        None if arguments.no_auth else TokenStore(data_dir(arguments.data_dir), required=required)
+    )
+    started = _Started(lambda: _say_who_may_use(store, arguments.host))
     configure_logging(level, started)
+    try:
+        access = Access.of(store, arguments.cors_origin, arguments.allowed_host)
+        refusal = _refusal(store, arguments.host)
+    except ConfigurationError as error:
+        return _fail(str(error), 2)
+    except TokenStoreError as error:
+        return _fail(str(error), 1)
+    if refusal:
+        return _fail(refusal, 2)
     try:
         labthing = load_labthing(arguments.target, read_options(arguments.config, arguments.option))
     except TargetError as error:
         return _fail(str(error), 2, error.__cause__ if debug else None)
     except Exception as error:  # raised by the target's own code, e.g. a factory
         return _fail(_could_not_start(error), 1, error if debug else None)
+    try:
+        labthing.configure_access(
+            tokens=access.tokens,
+            cors_origins=access.cors_origins,
+            allowed_hosts=access.allowed_hosts,
+        )
+    except ConfigurationError as error:  # the target built its app already
+        return _fail(str(error), 2)
     try:
         serve(
             labthing,
@@ -66,13 +104,123 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+_CREATE = "labthings token create NAME --scope control"
+
+
+def _refusal(store: TokenStore | None, host: str) -> str | None:
+    """Why the server must not start: no token while listening beyond this PC. Raises
+    TokenStoreError if the tokens file cannot be read."""
+    if store is None or _is_loopback(host) or store.tokens():
+        return None
+    return (
+        f"refusing to serve on {host} without access tokens: anyone on the network could "
+        f"control the instruments. Make one with `{_CREATE}` (stored in {store.folder}), "
+        "or pass --no-auth to serve without them"
+    )
+
+
+def _say_who_may_use(store: TokenStore | None, host: str) -> None:
+    """One line, once the server is up: who may use it."""
+    where = "this PC" if _is_loopback(host) else "the network"
+    if store is None:
+        _logger.warning(
+            "access tokens are not checked (--no-auth): anyone on %s can control the instruments",
+            where,
+        )
+        return
+    try:
+        count = len(store.tokens())
+    except TokenStoreError as error:  # broken since the start was checked
+        _logger.error("%s; every token is refused until it is fixed", error)
+        return
+    if count:
+        _logger.info("access tokens from %s: every request needs one (%d now)", store.path, count)
+        return
+    if where == "the network":  # the last token went while the server started
+        _logger.warning("no access tokens in %s: every request is refused", store.folder)
+        return
+    _logger.warning(
+        "no access tokens in %s: anyone on this PC can control the instruments "
+        "(`%s` makes one; the server asks for tokens from then on)",
+        store.folder,
+        _CREATE,
+    )
+
+
+class _Started(threading.Event):
+    """Set by `serve` once the server is up; `announce()` runs just before, once."""
+
+    def __init__(self, announce: Callable[[], None]) -> None:
+        super().__init__()
+        self._announce = announce
+
+    def set(self) -> None:
+        if not self.is_set():
+            self._announce()
+        super().set()
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether `host` (an address or name to listen on) is this machine's loopback only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_command(arguments: argparse.Namespace) -> int:
+    store = TokenStore(data_dir(arguments.data_dir))
+    try:
+        if arguments.action == "create":
+            token = store.create(arguments.name, arguments.scope)
+            print(f"Made the {arguments.scope} token {arguments.name!r} in {store.path}.")
+            print(
+                "It is shown only now: keep it secret. Send it as `Authorization: Bearer "
+                "TOKEN`, or open the web page once as http://HOST:PORT/ui/?token=TOKEN."
+            )
+            print(token)
+        elif arguments.action == "list":
+            _print_tokens(store)
+        else:
+            revoked = store.revoke(arguments.name)
+            print(
+                f"Revoked the {revoked.scope} token {revoked.name!r}; a running server "
+                "refuses it from its next request."
+            )
+    except TokenStoreError as error:
+        return _fail(str(error), 1)
+    return 0
+
+
+def _print_tokens(store: TokenStore) -> None:
+    tokens = store.tokens()
+    if not tokens:
+        print(f"No access tokens in {store.path}.")
+        return
+    rows = [("NAME", "SCOPE", "CREATED")] + [(t.name, t.scope, t.created) for t in tokens]
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    for name, scope, created in rows:
+        print(f"{name:<{widths[0]}}  {scope:<{widths[1]}}  {created}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labthings", description="Put laboratory instruments on the network."
     )
     parser.add_argument("--version", action="version", version=f"labthings {__version__}")
+    data = argparse.ArgumentParser(add_help=False)
+    default = str(default_data_dir()).replace("%", "%%")
+    data.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"the folder of the access tokens (default: ${DATA_DIR_ENV} if set, else {default})",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    serve_command = commands.add_parser("serve", help="serve a LabThing over HTTP")
+    _token_parser(commands, data)
+    serve_command = commands.add_parser("serve", parents=[data], help="serve a LabThing over HTTP")
     serve_command.add_argument("target", help="FILE.py:NAME or module:NAME (NAME: labthing)")
     serve_command.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
     serve_command.add_argument(
@@ -108,7 +256,52 @@ def _parser() -> argparse.ArgumentParser:
         dest="log_level",
         help="the same as --log-level debug",
     )
+    serve_command.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="check no access token, even on a non-loopback --host (anyone who can reach "
+        "the server can control the instruments)",
+    )
+    serve_command.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a web page origin allowed to use the server from a browser, e.g. "
+        "https://notebooks.example.org:8888 (repeatable)",
+    )
+    serve_command.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the server answers to besides IP addresses, localhost and the "
+        "machine's own names, e.g. a DNS alias or a reverse proxy's (repeatable)",
+    )
     return parser
+
+
+def _token_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], data: argparse.ArgumentParser
+) -> None:
+    token = commands.add_parser("token", help="make, list and revoke access tokens")
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser(
+        "create", parents=[data], help="make a token; it is the last line printed"
+    )
+    create.add_argument("name", help="who or what will use it, e.g. alice or notebook-1")
+    create.add_argument(
+        "--scope",
+        required=True,
+        choices=SCOPES,
+        help="read: read everything and open event streams; control: also write "
+        "properties, start and cancel actions",
+    )
+    actions.add_parser("list", parents=[data], help="the tokens' names, scopes and dates")
+    revoke = actions.add_parser(
+        "revoke", parents=[data], help="delete a token; running servers refuse it at once"
+    )
+    revoke.add_argument("name")
 
 
 def _fail(message: str, status: int, cause: BaseException | None = None) -> int:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -21,6 +22,7 @@ __all__ = ["AccessLog", "configure_logging"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _access_logger = logging.getLogger("labthings.access")
+_TOKEN_PARAMETERS = frozenset({"access_token", "token"})
 
 
 def configure_logging(level: int, started: threading.Event) -> None:
@@ -64,10 +66,11 @@ class AccessLog:
     """WSGI middleware that logs one DEBUG line per request to `labthings.access`: method,
     path with query, status and duration, e.g. `GET /stage/properties/speed 200 1.3 ms`.
 
-    The line is logged when the application starts its response (calls `start_response`),
-    so the duration is the time to the status line, and a long-lived event stream is
-    logged as it opens. The response body is handed on untouched, so streaming and
-    closing behave as without the middleware.
+    An access token in the query (`access_token=`, or the web page's `token=`) is logged
+    as `[hidden]`. The line is logged when the application starts its response (calls
+    `start_response`), so the duration is the time to the status line, and a long-lived
+    event stream is logged as it opens. The response body is handed on untouched, so
+    streaming and closing behave as without the middleware.
     """
 
     def __init__(self, app: WSGIApplication) -> None:
@@ -92,6 +95,12 @@ class AccessLog:
 
 
 def _path_and_query(environ: WSGIEnvironment) -> str:
+    """The request's path and query; an access token in the query is never logged."""
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    query = environ.get("QUERY_STRING")
+    query = "&".join(map(_hide_token, environ.get("QUERY_STRING", "").split("&")))
     return f"{path}?{query}" if query else path
+
+
+def _hide_token(parameter: str) -> str:
+    name, equals, _ = parameter.partition("=")
+    return f"{name}=[hidden]" if equals and unquote_plus(name) in _TOKEN_PARAMETERS else parameter

@@ -101,12 +101,14 @@ def forms_by_op(forms: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("thing", [Stage(), Bare()], ids=["stage", "bare"])
 @pytest.mark.parametrize("root", [ROOT, "https://lab.example.org:8443/microscope/"])
+@pytest.mark.parametrize("secured", [False, True], ids=["nosec", "bearer"])
 def test_every_td_is_valid_against_the_w3c_schema(
-    registry: ThingRegistry, thing: Thing, root: str
+    registry: ThingRegistry, thing: Thing, root: str, secured: bool
 ) -> None:
     validator_class = jsonschema.validators.validator_for(TD_SCHEMA)
     validator_class.check_schema(TD_SCHEMA)
-    document = ThingDescriptionBuilder(registry.add("thing", thing)).document(root)
+    builder = ThingDescriptionBuilder(registry.add("thing", thing), lambda: secured)
+    document = builder.document(root)
     validator = validator_class(TD_SCHEMA, format_checker=validator_class.FORMAT_CHECKER)
     errors = [
         f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(document)
@@ -123,6 +125,19 @@ def test_top_level_terms(td: dict[str, Any], stage_entry: ThingEntry) -> None:
     assert td["base"] == ROOT + "stage/"
     scheme = td["securityDefinitions"][td["security"][0]]
     assert scheme == {"scheme": "nosec"}
+
+
+def test_security_follows_whether_tokens_are_needed_now(stage_entry: ThingEntry) -> None:
+    needed = False
+    builder = ThingDescriptionBuilder(stage_entry, lambda: needed)
+    assert builder.document(ROOT)["security"] == ["nosec_sc"]
+    needed = True
+    td = builder.document(ROOT)
+    assert td["security"] == ["bearer_sc"]
+    bearer = td["securityDefinitions"]["bearer_sc"]
+    assert (bearer["scheme"], bearer["in"], bearer["name"]) == ("bearer", "header", "Authorization")
+    td["securityDefinitions"]["bearer_sc"]["name"] = "changed"  # a fresh copy each time
+    assert builder.document(ROOT)["securityDefinitions"]["bearer_sc"]["name"] == "Authorization"
 
 
 def test_empty_descriptions_are_left_out(registry: ThingRegistry) -> None:

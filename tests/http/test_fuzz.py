@@ -2,11 +2,15 @@
 
 schemathesis generates requests from the OpenAPI document (valid and invalid bodies,
 query strings and headers) and checks each response: never a server error, a status
-code and content type the document declares, and a body that matches its schema.
+code and content type the document declares, and a body that matches its schema. It
+runs twice: on a server without tokens, and on one with a token, which the requests
+carry (schemathesis then also checks that requests without it, or with a wrong one,
+are refused).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -14,27 +18,49 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from lab_for_tests import make_labthing
+from schemathesis.config import SchemathesisConfig
 
 from labthings import LabThing
+from labthings.core.access.tokens import TokenStore
 
 _labthing: LabThing = make_labthing(max_wait=0.05, shutdown_wait=1.0)
 _app: Flask = _labthing.create_app()
 schema = schemathesis.openapi.from_wsgi("/docs/openapi.json", _app)
 
+_tokens = tempfile.TemporaryDirectory(prefix="labthings-fuzz-tokens-")
+_store = TokenStore(_tokens.name)
+_TOKEN = _store.create("fuzz", "control")
+_secured: LabThing = make_labthing(max_wait=0.05, shutdown_wait=1.0)
+_secured.configure_access(tokens=_store)
+# The token as schemathesis' auth for the document's bearer scheme: every case carries it,
+# and the `ignored_auth` check sends some without it, and with a wrong one.
+secured_schema = schemathesis.openapi.from_wsgi(
+    "/docs/openapi.json",
+    _secured.create_app(),
+    config=SchemathesisConfig.from_dict({"auth": {"openapi": {"bearerAuth": {"bearer": _TOKEN}}}}),
+    headers={"Authorization": f"Bearer {_TOKEN}"},
+)
+
 
 @pytest.fixture(scope="module", autouse=True)
 def opened_lab() -> Iterator[None]:
-    with _labthing:
+    with _tokens, _labthing, _secured:
         yield
 
 
 # Event streams never end by design (tests/test_streams.py covers them); the broken
 # property fails on purpose (a 500 without internals, checked in tests/test_http.py).
-@schema.exclude(path_regex=r"^/calc/properties/broken$|/events(/[^/]+)?$").parametrize()
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+_NOT_FUZZED = r"^/calc/properties/broken$|/events(/[^/]+)?$"
+_EXAMPLES = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+
+
+@schema.exclude(path_regex=_NOT_FUZZED).parametrize()
+@settings(max_examples=30, **_EXAMPLES)
 def test_no_input_breaks_the_api(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+@secured_schema.exclude(path_regex=_NOT_FUZZED).parametrize()
+@settings(max_examples=15, **_EXAMPLES)
+def test_no_input_breaks_the_api_with_a_token(case: schemathesis.Case) -> None:
     case.call_and_validate()

@@ -56,7 +56,9 @@ def test_index_links_every_thing_and_the_docs(client: FlaskClient) -> None:
     assert rels["docs"] == "http://localhost/docs/"
 
 
-def test_thing_description_follows_the_request_host(client: FlaskClient) -> None:
+def test_thing_description_follows_the_request_host(labthing: LabThing) -> None:
+    labthing.configure_access(allowed_hosts=["lab-pc.example"])  # else 421
+    client = labthing.create_app().test_client()
     response = client.get("/calc/", headers={"Host": "lab-pc.example:8080"})
     assert response.status_code == 200
     assert response.mimetype == "application/td+json"

@@ -139,7 +139,7 @@ def test_a_stalled_client_does_not_delay_a_task_and_is_told_what_it_missed(
     address = urlsplit(lab.url)
     stalled = socket.create_connection((address.hostname, address.port), timeout=5)
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.sendall(b"GET /actions/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    stalled.sendall(b"GET /actions/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     try:
         time.sleep(0.2)
         with_stall = run_chatter()  # the stalled stream's queue overflows meanwhile

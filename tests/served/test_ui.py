@@ -10,18 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
-from browser import ensure_chromium, start_chromium
+from browser import start_chromium, wait_for
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 from served import ServedLab
 
 ROOT = Path(__file__).parents[2]
@@ -30,8 +29,6 @@ DEMO = f"{ROOT / 'examples' / 'microscope.py'}:labthing"
 
 # The first test may wait for apt-get to install Chromium; every wait below is bounded.
 pytestmark = pytest.mark.timeout(900)
-
-T = TypeVar("T")
 
 # Runs before the page's own scripts: notes every EventSource the page constructs.
 COUNT_STREAMS = """
@@ -43,19 +40,6 @@ window.EventSource = class extends EventSource {
   }
 };
 """
-
-
-def wait_for(driver: Chrome, condition: Callable[[Chrome], T], timeout: float = 10) -> T:
-    """`condition`'s first truthy result, polled every 50 ms for at most `timeout` s."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> None:
-    try:
-        ensure_chromium()
-    except RuntimeError as error:
-        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="module")

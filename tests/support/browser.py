@@ -6,11 +6,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+
+T = TypeVar("T")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -80,3 +85,10 @@ def start_chromium(profile: Path) -> webdriver.Chrome:
     # A driver path given to Service means Selenium Manager is never asked for one.
     service = Service(executable_path=str(CHROMEDRIVER), log_output=subprocess.DEVNULL)
     return webdriver.Chrome(service=service, options=options)
+
+
+def wait_for(
+    driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], timeout: float = 10
+) -> T:
+    """`condition`'s first truthy result, polled every 50 ms for at most `timeout` s."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)

@@ -105,12 +105,14 @@ def build_openapi(
     settings: Settings,
     features: Mapping[str, Fragment],
     common: Sequence[Fragment] = (),
+    security_schemes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI document describing every documented route of the server.
 
     `features` documents each feature an operation may name; `common` pieces are added
-    to every operation. Raises ConfigurationError if an operation names a feature that
-    `features` does not document.
+    to every operation (after its features), and `security_schemes` become the
+    components' `securitySchemes` that they may name. Raises ConfigurationError if an
+    operation names a feature that `features` does not document.
     """
     paths: dict[str, Any] = {}
     for route in ROUTES:
@@ -135,12 +137,15 @@ def build_openapi(
         {"name": entry.name, "description": type(entry.thing).thing_description()}
         for entry in registry
     ]
+    components: dict[str, Any] = {"schemas": _COMPONENTS}
+    if security_schemes:
+        components["securitySchemes"] = dict(security_schemes)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "description": description, "version": version},
         "tags": tags,
         "paths": paths,
-        "components": {"schemas": _COMPONENTS},
+        "components": components,
     }
 
 

@@ -92,6 +92,9 @@ class Route:
     """A `text/event-stream` (Server-Sent Events) route."""
     optional_slash: bool = False
     """`/stage` serves what `/stage/` does (a TD's relative hrefs need the slash)."""
+    public: bool = False
+    """Served without an access token: the web page's and the docs' files, the same for
+    every lab, which a browser needs in order to ask for a token."""
 
     @property
     def methods(self) -> list[str]:
@@ -118,9 +121,9 @@ def _stream(
     return Route(endpoint, path, scope, (Operation("GET", describe, _STREAM, td),), stream=True)
 
 
-def _undocumented(endpoint: str, path: str) -> Route:
+def _undocumented(endpoint: str, path: str, public: bool = False) -> Route:
     """A GET route kept out of the OpenAPI document (the docs and the web page)."""
-    return Route(endpoint, path, Scope.SERVER, (Operation("GET", None),))
+    return Route(endpoint, path, Scope.SERVER, (Operation("GET", None),), public=public)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -212,11 +215,11 @@ ROUTES: tuple[Route, ...] = (
     _stream("invocation-events", "/actions/{id}/events", Scope.SERVER, doc.watch_invocation),
     _stream("invocations-events", "/actions/events", Scope.SERVER, doc.watch_invocations),
     _stream("events", "/events", Scope.SERVER, doc.watch_everything),
-    _undocumented("docs", "/docs/"),
+    _undocumented("docs", "/docs/", public=True),
     _undocumented("openapi", "/docs/openapi.json"),
-    _undocumented("docs-asset", "/docs/static/{filename:path}"),
-    _undocumented("ui", "/ui/"),
-    _undocumented("ui-asset", "/ui/{filename:path}"),
+    _undocumented("docs-asset", "/docs/static/{filename:path}", public=True),
+    _undocumented("ui", "/ui/", public=True),
+    _undocumented("ui-asset", "/ui/{filename:path}", public=True),
 )
 
 _VARIABLE = re.compile(r"\{(\w+)(?::(\w+))?\}")

@@ -10,6 +10,7 @@ TD's `base`, `<server root><thing>/`, so the same template serves any host name.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from labthings.core.describe.dataschema import field_schema, object_schema, td_data_schema
@@ -26,6 +27,20 @@ __all__ = ["TD_CONTEXT", "ThingDescriptionBuilder"]
 TD_CONTEXT = "https://www.w3.org/2022/wot/td/v1.1"
 HTTP_VOCABULARY = "http://www.w3.org/2011/http#"
 _NOSEC = "nosec_sc"
+_BEARER = "bearer_sc"
+
+
+def _security_definitions(secured: bool) -> dict[str, Any]:
+    """A TD's `securityDefinitions` while tokens are checked, or while they are not."""
+    if not secured:
+        return {_NOSEC: {"scheme": "nosec"}}
+    bearer = {
+        "scheme": "bearer",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An access token; event streams also take it as ?access_token=.",
+    }
+    return {_BEARER: bearer}
 
 
 class ThingDescriptionBuilder:
@@ -33,10 +48,13 @@ class ThingDescriptionBuilder:
 
     Raises `ConfigurationError` at construction if the TD cannot be JSON (for example a
     default value JSON cannot hold), so a bad Thing fails at start-up, not per request.
+    `secured()` says whether requests need a bearer token at the moment (the TD's
+    `security`); by default they never do.
     """
 
-    def __init__(self, entry: ThingEntry) -> None:
+    def __init__(self, entry: ThingEntry, secured: Callable[[], bool] = lambda: False) -> None:
         self.entry = entry
+        self._secured = secured
         template = _thing_description(entry)
         try:
             self._json = json.dumps(template, allow_nan=False)
@@ -53,6 +71,9 @@ class ThingDescriptionBuilder:
         # Decoding the JSON made at registration is a fast, complete deep copy.
         td: dict[str, Any] = json.loads(self._json)
         td["base"] = f"{server_root}{self.entry.name}/"
+        definitions = _security_definitions(self._secured())
+        td["securityDefinitions"] = definitions
+        td["security"] = list(definitions)
         return td
 
 
@@ -67,8 +88,8 @@ def _thing_description(entry: ThingEntry) -> dict[str, Any]:
     _describe(td, thing_class.thing_description())
     td["version"] = {"instance": str(thing_class.version)}
     td["base"] = ""
-    td["securityDefinitions"] = {_NOSEC: {"scheme": "nosec"}}
-    td["security"] = [_NOSEC]
+    td["securityDefinitions"] = {}  # filled in per request: see document()
+    td["security"] = []
     td["properties"] = {
         name: _property(entry, name, affordance)
         for name, affordance in thing_class.properties().items()

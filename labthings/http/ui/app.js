@@ -1,6 +1,9 @@
 // The labthings web page: every Thing (live properties, recent events, action forms) and the
 // tasks (live progress, log, output, cancel). Server data only ever goes into textContent,
-// values and attributes, never into HTML.
+// values and attributes, never into HTML. A server that needs an access token gets the
+// session's (token.js), or the page asks for one.
+
+import { askForToken, authorization, withToken } from "./token.js";
 
 const root = new URL("../", location.href); // the page is served at <root>/ui/
 const TASK_LIMIT = 50;
@@ -47,12 +50,13 @@ class ApiError extends Error {
 
 /** A JSON request; resolves to the reply's value, rejects with an ApiError. */
 async function api(target, { method = "GET", body, headers = {} } = {}) {
-  headers = { Accept: "application/json", ...headers };
+  headers = { Accept: "application/json", ...authorization(), ...headers };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   // no-cache: always revalidate, so an unchanged value costs a 304 (the ETag) and no body
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const response = await fetch(target, { method, headers, cache: "no-cache", body: payload });
   const data = await response.json().catch(() => null);
+  if (response.status === 401) askForToken();
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
@@ -506,7 +510,7 @@ function watch() {
     missed: resync, // fell behind: the list and the values are the truth
   };
   const connect = () => {
-    const events = new EventSource(url("events"));
+    const events = new EventSource(withToken(url("events")));
     for (const [name, handler] of Object.entries(handlers)) {
       events.addEventListener(name, (event) => handler(JSON.parse(event.data)));
     }
@@ -539,7 +543,8 @@ async function main() {
     resync();
   } catch (err) {
     const text = `Could not load the lab: ${err.text || err.message}`;
-    Object.assign($("#load-error"), { hidden: false, textContent: text });
+    if (err.status === 401) $("#connection").textContent = "needs a token";
+    else Object.assign($("#load-error"), { hidden: false, textContent: text });
   } finally {
     things.removeAttribute("aria-busy");
   }
