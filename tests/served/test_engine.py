@@ -26,6 +26,8 @@ from attacks import (
 )
 from served import SUPPORT, ServedLab
 
+from labthings.serving.engine import bind
+
 TARGET = f"{SUPPORT / 'lab_for_tests.py'}:make_labthing"
 PROPERTY = "/calc/properties/value"
 BODY = 300 * 1024 * 1024
@@ -129,3 +131,21 @@ def test_sigterm_stops_a_busy_server_and_closes_every_thing(tmp_path: Path) -> N
     assert code == 0, lab.output
     assert took < 10, lab.output
     assert record.read_text() == "enter\nexit\n"
+
+
+def test_connections_are_not_delayed_by_nagle() -> None:
+    # Accepted connections inherit TCP_NODELAY from the listening socket; without it a
+    # keep-alive client that does not set it itself (wrk, curl, browsers) waited 40 ms
+    # for each response's second segment (its delayed ACK): 36 requests/s on one
+    # connection instead of about 3,000.
+    listening = bind("127.0.0.1", 0, 8)
+    try:
+        client = socket.create_connection(listening.getsockname()[:2], timeout=5)
+        accepted, _ = listening.accept()
+        try:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        finally:
+            accepted.close()
+            client.close()
+    finally:
+        listening.close()
