@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from flask import Flask
 
 from labthings.core.access.tokens import TokenStore
+from labthings.core.datadir import DataDirLock
 from labthings.core.describe.openapi import build_openapi
 from labthings.core.describe.td import ThingDescriptionBuilder
 from labthings.core.errors import ConfigurationError, ThingOpenError
@@ -17,6 +19,7 @@ from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
 from labthings.core.tasks import logs as task_logs
 from labthings.core.tasks.runner import TaskRunner
+from labthings.core.things.persistence import STATE_FILE, PropertyStore
 from labthings.core.things.registry import ThingRegistry
 from labthings.core.things.thing import Thing
 from labthings.http import auth
@@ -67,6 +70,8 @@ class LabThing:
         self.hub = EventHub(replay=self.settings.event_replay, queue_size=self.settings.event_queue)
         self.registry = ThingRegistry(title, self.hub)
         self.runner = TaskRunner(self.settings, self.hub)
+        self._store: PropertyStore | None = None
+        self._dir_lock: DataDirLock | None = None
         self._opened: list[Thing] = []
         self._built = False
         self.access: Access
@@ -110,6 +115,32 @@ class LabThing:
         if self._built:
             raise ConfigurationError("access cannot be configured after the app has been built")
         self.access = Access.of(tokens, cors_origins, allowed_hosts)
+
+    def use_data_dir(self, folder: Path) -> None:
+        """Keep the history and `persist=True` property values in `folder`, before the
+        app is built (`labthings serve` does, unless `--ephemeral`).
+
+        Without it both live in memory for this run only. Raises DataDirInUse if another
+        server uses the folder, ConfigurationError once the app is built.
+        """
+        if self._built:
+            raise ConfigurationError("the data folder cannot change after the app has been built")
+        lock = DataDirLock(folder)
+        try:
+            runner = TaskRunner(self.settings, self.hub, data_dir=folder)
+        except BaseException:
+            lock.release()
+            raise
+        self._dir_lock = lock
+        self.runner = runner
+        self._store = PropertyStore(folder / STATE_FILE)
+        self.registry.use_store(self._store)
+        if runner.interrupted:
+            _logger.warning(
+                "%d invocation(s) were still pending or running when the server last "
+                "stopped; they are recorded as interrupted",
+                runner.interrupted,
+            )
 
     def thing(self, name: str) -> Thing:
         """The Thing served as `name`."""
@@ -191,8 +222,12 @@ class LabThing:
     def open(self) -> None:
         """Enter every Thing in the order added; on a failure, exit those already entered.
 
-        A Thing whose `__enter__` raises makes this raise ThingOpenError naming it.
+        Saved `persist=True` values are restored first (a value that no longer fits its
+        declaration is logged and the default kept). A Thing whose `__enter__` raises
+        makes this raise ThingOpenError naming it.
         """
+        for problem in self.registry.restore():
+            _logger.warning("%s", problem)
         for entry in self.registry:
             try:
                 entry.thing.__enter__()
@@ -205,17 +240,27 @@ class LabThing:
             self._opened.append(entry.thing)
 
     def close(self) -> None:
-        """Cancel unfinished tasks, wait for them (bounded), then exit Things in reverse."""
-        self.hub.close()
+        """Cancel unfinished tasks and wait for them (up to `shutdown_wait` from the first
+        shutdown), end the event streams once watchers have every final record, exit the
+        Things in reverse order, and let go of the data folder."""
         stuck = self.runner.shutdown(self.settings.shutdown_wait)
         for task in stuck:
-            _logger.warning("%s did not stop within the shutdown wait", task.holder_description)
+            _logger.warning(
+                "%s was still running at the shutdown deadline; closing its Thing anyway",
+                task.holder_description,
+            )
+        self.hub.close()
         while self._opened:
             thing = self._opened.pop()
             try:
                 thing.__exit__(None, None, None)
             except Exception:
                 _logger.exception("thing %r failed to close", type(thing).__name__)
+        if self._dir_lock is not None:
+            self.runner.close()
+            if self._store is not None:
+                self._store.close()
+            self._dir_lock.release()
 
     def __enter__(self) -> LabThing:
         self.open()

@@ -13,6 +13,7 @@ import argparse
 import errno
 import ipaddress
 import logging
+import sqlite3
 import sys
 import threading
 import traceback
@@ -21,8 +22,9 @@ from pathlib import Path
 
 from labthings import __version__
 from labthings.core.access.tokens import SCOPES, TokenStore, TokenStoreError
-from labthings.core.datadir import DATA_DIR_ENV, data_dir, default_data_dir
+from labthings.core.datadir import DATA_DIR_ENV, DataDirInUse, data_dir, default_data_dir
 from labthings.core.errors import ConfigurationError, ThingOpenError
+from labthings.http.labthing import LabThing
 from labthings.http.security import Access
 from labthings.serving.console import configure_logging
 from labthings.serving.server import DEFAULT_THREADS, ListenError, serve
@@ -61,7 +63,14 @@ def _serve_command(arguments: argparse.Namespace) -> int:
     store = (
         None if arguments.no_auth else TokenStore(data_dir(arguments.data_dir), required=required)
     )
-    started = _Started(lambda: _say_who_may_use(store, arguments.host))
+    kept: list[str] = []  # where the state is kept, said once the server is up
+
+    def announce() -> None:
+        for line in kept:
+            _logger.info("%s", line)
+        _say_who_may_use(store, arguments.host)
+
+    started = _Started(announce)
     configure_logging(level, started)
     try:
         access = Access.of(store, arguments.cors_origin, arguments.allowed_host)
@@ -87,6 +96,14 @@ def _serve_command(arguments: argparse.Namespace) -> int:
     except ConfigurationError as error:  # the target built its app already
         return _fail(str(error), 2)
     try:
+        kept.append(
+            _keep_state(labthing, None if arguments.ephemeral else data_dir(arguments.data_dir))
+        )
+    except ConfigurationError as error:
+        return _fail(str(error), 2)
+    except (DataDirInUse, OSError, sqlite3.Error) as error:
+        return _fail(str(error), 1)
+    try:
         serve(
             labthing,
             arguments.host,
@@ -105,6 +122,15 @@ def _serve_command(arguments: argparse.Namespace) -> int:
 
 
 _CREATE = "labthings token create NAME --scope control"
+
+
+def _keep_state(labthing: LabThing, folder: Path | None) -> str:
+    """Keep the history and saved property values in `folder`, or nowhere for None;
+    returns the line that tells the operator where."""
+    if folder is None:
+        return "keeping no history and no property values (--ephemeral)"
+    labthing.use_data_dir(folder)
+    return f"keeping the history and saved property values in {folder}"
 
 
 def _refusal(store: TokenStore | None, host: str) -> str | None:
@@ -216,7 +242,8 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         metavar="DIR",
-        help=f"the folder of the access tokens (default: ${DATA_DIR_ENV} if set, else {default})",
+        help="the folder of the access tokens, the history and saved property values "
+        f"(default: ${DATA_DIR_ENV} if set, else {default})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _token_parser(commands, data)
@@ -261,6 +288,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check no access token, even on a non-loopback --host (anyone who can reach "
         "the server can control the instruments)",
+    )
+    serve_command.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep no history and no property values in the data folder (this run only); "
+        "access tokens are still read from it",
     )
     serve_command.add_argument(
         "--cors-origin",

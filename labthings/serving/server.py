@@ -51,7 +51,7 @@ HEADER_TIMEOUT = 10.0
 """Seconds a client may take to send the request line and headers; a connection that
 sends nothing for that long is closed too."""
 LISTEN_BACKLOG = 1024
-DRAIN_WAIT = 2.0
+DRAIN_WAIT = 0.5
 """Seconds a shutdown waits for connections to close once streams have ended and tasks
 are cancelled; what is left then (a client still sending its headers) is dropped."""
 _STOP_POLL = 0.5  # seconds; on Windows a signal is handled only when a wait returns
@@ -126,14 +126,17 @@ def serve(
         finally:
             shutdown()
             _restore_handlers(previous)
+            engine.stop()  # a start that failed half-way leaves nothing serving
     _logger.info("stopped")
 
 
 class _Shutdown:
-    """Stops serving once: tasks cancelled, streams ended, the engine told to stop.
-
-    It starts no thread, so it runs in the signal handler itself and works even when
-    no new thread can be started.
+    """Stops serving once, in two steps that start no thread (so they work even when no
+    thread can be started): the signal handler refuses new tasks and cancels every one;
+    then `wait`, in the serving thread, waits for the tasks (up to `shutdown_wait`), ends
+    the event streams once watchers have every final record, and stops the engine. The
+    LabThing then closes every Thing: in all, `shutdown_wait` and `DRAIN_WAIT` at most
+    before the Things' `__exit__`.
     """
 
     def __init__(self, labthing: LabThing, engine: Engine) -> None:
@@ -145,7 +148,10 @@ class _Shutdown:
         if self._requested.is_set():
             return
         self._requested.set()
-        self._labthing.runner.shutdown(wait=0)
+        self._labthing.runner.shutdown(wait=0)  # cancel: pending ones end at once
+
+    def _stop_engine(self) -> None:
+        self._labthing.runner.shutdown(self._labthing.settings.shutdown_wait)
         self._labthing.hub.close()  # event streams end, so their connections can close
         self._engine.stop()
 
@@ -155,9 +161,11 @@ class _Shutdown:
         self()
 
     def wait(self) -> None:
-        """Return once a stop was asked for and the connections closed (bounded)."""
+        """Return once a stop was asked for, the tasks ended (or the deadline passed)
+        and the connections closed (bounded)."""
         while not self._requested.wait(_STOP_POLL):
             pass
+        self._stop_engine()
         if not self._engine.wait(DRAIN_WAIT):
             _logger.info("dropping the connections still open")
 

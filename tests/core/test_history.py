@@ -16,6 +16,7 @@ from labthings.core.settings import Settings
 from labthings.core.tasks.history import History
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.things.blob import Blob
+from labthings.core.things.persistence import STATE_FILE
 from labthings.core.things.registry import ThingEntry
 
 
@@ -169,7 +170,7 @@ def test_the_final_record_is_stored_before_anyone_is_told(
 ) -> None:
     runner = runner_in(tmp_path)
     seen: list[dict[str, Any] | None] = []
-    history = History(tmp_path / "history.sqlite3", max_count=100, max_age=3600, max_bytes=10**9)
+    history = History(tmp_path / STATE_FILE, max_count=100, max_age=3600, max_bytes=10**9)
     original = runner._changed
 
     def listener(task: Any, kind: str, data: dict[str, Any]) -> None:

@@ -79,3 +79,17 @@ def test_thing_publisher_topics() -> None:
     assert publisher.watching_property("speed")
     subscription.close()
     assert not publisher.watching_property("speed")
+
+
+def test_a_slow_watcher_loses_updates_before_final_records() -> None:
+    hub = EventHub(queue_size=3)
+    watcher = hub.subscribe(lambda event: True)
+    hub.publish("task/a", "record", {"id": "a"})
+    for step in range(5):
+        hub.publish("task/b", "update", {"step": step})
+    hub.publish("task/b", "record", {"id": "b"})
+    got = [watcher.get(0) for _ in range(4)]
+    assert isinstance(got[0], Missed)
+    kinds = [(item.kind, item.data) for item in got[1:] if isinstance(item, Event)]
+    assert kinds == [("record", {"id": "a"}), ("update", {"step": 4}), ("record", {"id": "b"})]
+    watcher.close()

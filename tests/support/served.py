@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +22,11 @@ _SERVING = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+/)")
 
 
 class ServedLab:
-    """A `python -m labthings serve TARGET --port 0 [EXTRA...]` process and its URL."""
+    """A `python -m labthings serve TARGET --port 0 [EXTRA...]` process and its URL.
+
+    Unless `extra` names a data folder (`--data-dir`) or none (`--ephemeral`), the
+    server gets a fresh one of its own, removed by `stop()`: two servers never share one.
+    """
 
     def __init__(
         self,
@@ -31,6 +37,10 @@ class ServedLab:
     ) -> None:
         self.lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
+        self._own_data_dir: Path | None = None
+        if "--data-dir" not in extra and "--ephemeral" not in extra:
+            self._own_data_dir = Path(tempfile.mkdtemp(prefix="labthings-served-"))
+            extra = [*extra, "--data-dir", str(self._own_data_dir)]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "labthings", "serve", target, "--port", "0", *extra],
             stdin=subprocess.DEVNULL,
@@ -72,6 +82,8 @@ class ServedLab:
         self._reader.join(5)
         if self.process.stderr is not None:
             self.process.stderr.close()
+        if self._own_data_dir is not None:
+            shutil.rmtree(self._own_data_dir, ignore_errors=True)
         return self.process.returncode
 
     @property

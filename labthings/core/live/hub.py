@@ -53,9 +53,14 @@ class Subscription:
         self.closed = False
 
     def _offer(self, event: Event) -> None:
-        """Queue `event` (hub lock held); drop the oldest when full and count it missed."""
+        """Queue `event` (hub lock held); when full, drop the oldest that is not a task's
+        final record (those say how an invocation ended, and come once) and count it."""
         if len(self._queue) >= self._size:
-            self._queue.popleft()
+            droppable = next(
+                (index for index, queued in enumerate(self._queue) if queued.kind != "record"),
+                0,
+            )
+            del self._queue[droppable]
             self._missed += 1
         self._queue.append(event)
         self._ready.notify()

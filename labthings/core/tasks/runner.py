@@ -33,6 +33,7 @@ from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
 from labthings.core.tasks.thread import TaskThread
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.blob import Blob
+from labthings.core.things.persistence import STATE_FILE
 from labthings.core.things.registry import ThingEntry
 
 __all__ = ["Page", "TaskRunner"]
@@ -78,7 +79,7 @@ class TaskRunner:
         self._hub = hub
         self._blobs = BlobStore(None if data_dir is None else data_dir / "blobs")
         self._history = History(
-            None if data_dir is None else data_dir / "history.sqlite3",
+            None if data_dir is None else data_dir / STATE_FILE,
             max_count=settings.history_max_count,
             max_age=settings.history_max_age,
             max_bytes=settings.history_max_bytes,
@@ -90,6 +91,7 @@ class TaskRunner:
         # Reentrant: a task that cannot start may end (and be recorded) inside invoke().
         self._lock = threading.RLock()
         self._closed = False
+        self._deadline: float | None = None  # of the first shutdown; later ones keep it
         self._pending: dict[str, str] = {}  # id -> Thing, of invocations not yet running
         self._pending_by_thing: Counter[str] = Counter()
 
@@ -268,14 +270,19 @@ class TaskRunner:
     def shutdown(self, wait: float) -> list[TaskThread]:
         """Refuse new tasks, cancel every unfinished one, and wait up to `wait` s in all.
 
+        The deadline is set by the first call: calling again (a signal handler, then the
+        server's close) never waits longer in total.
+
         Returns the tasks still running afterwards (they ignored cancellation).
         """
         with self._lock:
+            if self._deadline is None:
+                self._deadline = time.monotonic() + wait
+            deadline = self._deadline
             self._closed = True
             unfinished = list(self._tasks.values())
         for task in unfinished:
             task.cancel()
-        deadline = time.monotonic() + wait
         for task in unfinished:
             task.wait(max(0.0, deadline - time.monotonic()))
         return [task for task in unfinished if not task.finished]

@@ -15,7 +15,10 @@ from typing import Any
 
 from labthings.core.jsonvalues import json_text
 
-__all__ = ["PropertyStore"]
+__all__ = ["STATE_FILE", "PropertyStore"]
+
+STATE_FILE = "labthings.sqlite3"
+"""The database file in a data folder: the history and the saved property values."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS properties (

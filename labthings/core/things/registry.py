@@ -153,6 +153,13 @@ class ThingRegistry:
                 thing._labthings_save = functools.partial(self._store.save, name)
             return entry
 
+    def use_store(self, store: PropertyStore) -> None:
+        """Save `persist=True` values in `store`, for the Things served and those to come."""
+        with self._lock:
+            self._store = store
+            for entry in self._entries.values():
+                entry.thing._labthings_save = functools.partial(store.save, entry.name)
+
     def restore(self) -> list[str]:
         """Give every Thing its saved `persist=True` values (call before `__enter__`).
 
