@@ -32,6 +32,7 @@ from labthings.http.views import (
     IndexView,
     InvocationsView,
     InvocationView,
+    OutputView,
     PropertyView,
     ThingView,
 )
@@ -48,6 +49,7 @@ VIEWS: Mapping[str, type[ServiceView]] = {
     "invocation": InvocationView,
     "thing-events": ThingEventsStream,
     "event": ThingEventStream,
+    "invocation-output": OutputView,
     "invocation-events": TaskStream,
     "invocations-events": AllTasksStream,
     "events": EverythingStream,

@@ -6,12 +6,13 @@ server root once, and builds the record it answers with once.
 
 from __future__ import annotations
 
-from flask import Response, redirect, request
+from flask import Response, redirect, request, send_file
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
+from labthings.core.errors import NotFoundError
 from labthings.core.tasks.finished import Invocation
-from labthings.core.tasks.record import FINISHED, linked_text, record_href, with_links
+from labthings.core.tasks.record import FINISHED, TaskStatus, linked_text, record_href, with_links
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.registry import NOT_READ
@@ -30,6 +31,7 @@ __all__ = [
     "IndexView",
     "InvocationView",
     "InvocationsView",
+    "OutputView",
     "PropertyView",
     "ThingView",
 ]
@@ -149,6 +151,21 @@ class InvocationsView(ServiceView):
 
     def get(self) -> Response:
         return _list_response(self.services)
+
+
+class OutputView(ServiceView):
+    """`GET /actions/<id>/output`: a completed invocation's output, as a file of its media
+    type (a blob) or as JSON."""
+
+    def get(self, id: str) -> BaseResponse:
+        task = self.services.runner.get(id)
+        if task.status is not TaskStatus.COMPLETED:
+            raise NotFoundError(f"invocation {id} has no output: it is {task.status.value}")
+        found = self.services.runner.output_file(task.id)
+        if found is None:
+            return json_response(task.snapshot()["output"])
+        path, media_type = found
+        return send_file(path, mimetype=media_type, conditional=True, etag=True, max_age=0)
 
 
 class InvocationView(ServiceView):

@@ -129,6 +129,24 @@ def get_invocation(target: Target) -> dict[str, Any]:
     }
 
 
+def get_output(target: Target) -> dict[str, Any]:
+    """`GET /actions/{id}/output`."""
+    return {
+        "summary": "The output of a finished invocation, as a file.",
+        "description": "A large or binary output (the record's `outputMediaType` is not"
+        " null) is served here with its media type; any other output as JSON.",
+        "operationId": "get_invocation_output",
+        "tags": ["server"],
+        "responses": {
+            "200": {
+                "description": "The output.",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "404": problem_response("No such invocation, or it has not completed."),
+        },
+    }
+
+
 def cancel_invocation(target: Target) -> dict[str, Any]:
     """`DELETE /actions/{id}`."""
     return {

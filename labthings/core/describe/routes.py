@@ -212,6 +212,12 @@ ROUTES: tuple[Route, ...] = (
         doc.subscribe_event,
         TdForm("subscribeevent", Scope.EVENT),
     ),
+    Route(
+        "invocation-output",
+        "/actions/{id}/output",
+        Scope.SERVER,
+        (Operation("GET", doc.get_output),),
+    ),
     _stream("invocation-events", "/actions/{id}/events", Scope.SERVER, doc.watch_invocation),
     _stream("invocations-events", "/actions/events", Scope.SERVER, doc.watch_invocations),
     _stream("events", "/events", Scope.SERVER, doc.watch_everything),
