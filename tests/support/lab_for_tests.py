@@ -36,6 +36,7 @@ class Calculator(Thing):
     readonly_value = thing_property(int, default=7, readonly=True)
     limited = thing_property(fields.Integer(validate=Range(min=0, max=10)), default=5)
     free = thing_property(str, default="", lock=False)
+    setpoint = thing_property(float, default=0.0, persist=True)
 
     @thing_property
     def answer(self) -> int:
