@@ -71,9 +71,12 @@ def _log(message: str) -> None:
 def _install_all(root: Path, cache: Path) -> dict[str, Path]:
     """Every system's venv, set up in parallel; returns each one's python."""
     _log(f"setting up {len(SYSTEMS)} virtual environments in {root}")
-    with ThreadPoolExecutor(max_workers=len(SYSTEMS)) as pool:
-        futures = {s.name: pool.submit(install, s, root, cache) for s in SYSTEMS}
-        return {name: future.result() for name, future in futures.items()}
+    own = [s for s in SYSTEMS if s.name != "labthings-ephemeral"]  # shares labthings' venv
+    with ThreadPoolExecutor(max_workers=len(own)) as pool:
+        futures = {s.name: pool.submit(install, s, root, cache) for s in own}
+        pythons = {name: future.result() for name, future in futures.items()}
+    pythons["labthings-ephemeral"] = pythons["labthings"]
+    return pythons
 
 
 def _run_phases(

@@ -74,9 +74,12 @@ class System:
 
     def command(self, python: Path, port: int, workdir: Path) -> list[str]:
         """The command line that serves this system on 127.0.0.1:`port`."""
-        if self.name == "labthings":
+        if self.name.startswith("labthings") and self.name != "labthings-fastapi":
             target = f"{PEERS / self.app}:labthing"
-            return [str(python), "-m", "labthings", "serve", target, "--port", str(port)]
+            serve = [str(python), "-m", "labthings", "serve", target, "--port", str(port)]
+            if self.name == "labthings-ephemeral":
+                return [*serve, "--ephemeral"]
+            return [*serve, "--data-dir", str(workdir / f"data-{port}-{time.monotonic_ns()}")]
         args = [str(workdir)] if self.name == "labthings-fastapi" else []
         return [str(python), str(PEERS / self.app), str(port), *args]
 
@@ -91,8 +94,19 @@ SYSTEMS = (
         add_path="/bench/actions/add",
         sleep_path="/bench/actions/sleep",
         list_path="/actions?limit=100",
-        notes="`labthings serve` (granian, up to 1024 threads); a POST waits up to 1 s for the "
-        "result; keeps 1000 finished records",
+        notes="`labthings serve` (granian, up to 1024 threads), history in SQLite in a fresh "
+        "data folder; a POST waits up to 1 s for the result; keeps 1000 finished records",
+    ),
+    System(
+        name="labthings-ephemeral",
+        app="labthings_app.py",
+        requirements=(),  # the work tree itself, as for labthings
+        packages=("labthings",),
+        property_path="/bench/properties/value",
+        add_path="/bench/actions/add",
+        sleep_path="/bench/actions/sleep",
+        list_path="/actions?limit=100",
+        notes="the same with `--ephemeral`: the history in memory (W1-W3 only)",
     ),
     System(
         name="python-labthings",

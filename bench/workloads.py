@@ -282,9 +282,11 @@ class Phase:
     needs_server: bool = True
 
 
+_PEERS = frozenset({"labthings", "python-labthings", "labthings-fastapi"})
+
 PHASES = (
-    Phase("W4-W5", (w4, w5)),
-    Phase("W6", (w6,)),
+    Phase("W4-W5", (w4, w5), systems=_PEERS),
+    Phase("W6", (w6,), systems=_PEERS),
     Phase("W7", (w7,), systems=frozenset({"labthings"})),
     Phase("W8", (w8,), systems=frozenset({"labthings"})),
 )
