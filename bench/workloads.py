@@ -245,12 +245,13 @@ def w8(server: Server, settings: Settings) -> Figures:
     figures: Figures = {}
     idle = latencies_while(lambda: None, port, settings.w8_seconds, path=path)
     figures["w8_idle"] = statistics.median(idle) * 1000
-    for key, attack in (
-        ("w8_slowloris", Slowloris(port, 300)),
-        ("w8_streams", Streams(port, 500, seconds=settings.w8_seconds + 30)),
-    ):
+    attacks: tuple[tuple[str, Callable[[], Slowloris | Streams]], ...] = (
+        ("w8_slowloris", lambda: Slowloris(port, 300)),
+        ("w8_streams", lambda: Streams(port, 500, seconds=settings.w8_seconds + 30)),
+    )
+    for key, make in attacks:
+        attack = make()  # its sockets are open from here on
         try:
-            attack.open()
             found = latencies_while(attack.tick, port, settings.w8_seconds, path=path)
         finally:
             attack.close()

@@ -257,7 +257,8 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=DEFAULT_THREADS,
-        help="worker threads, one per in-flight request (default: %(default)s)",
+        help="the most threads running requests at once; each in-flight request or open "
+        "event stream holds one, started on demand (default: %(default)s)",
     )
     serve_command.add_argument(
         "--config", help="a JSON object of keyword arguments for a factory target"
