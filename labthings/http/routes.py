@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import Flask
+from werkzeug.routing import BaseConverter
 
 from labthings.core.describe.openapi import Fragment
-from labthings.core.describe.routes import ROUTES, flask_rule
+from labthings.core.describe.routes import PATH_VARIABLES, ROUTES, flask_rule
 from labthings.core.errors import ConfigurationError
 from labthings.http import bodies, etags, longpoll, pagination, prefer, sse
 from labthings.http.docs import DocsAsset, DocsPage, OpenAPIDocument
@@ -71,8 +72,15 @@ FEATURE_DOCS: Mapping[str, Fragment] = {
 }
 
 
+def _converter(pattern: str) -> type[BaseConverter]:
+    """A werkzeug converter matching `pattern` and giving the text as it is."""
+    return type("PatternConverter", (BaseConverter,), {"regex": pattern})
+
+
 def register_routes(app: Flask, services: Services) -> None:
     """Add a rule for every route of the table to `app`, served by its view."""
+    for name, pattern in PATH_VARIABLES.items():
+        app.url_map.converters[f"{name}_pattern"] = _converter(pattern)
     unserved = {route.endpoint for route in ROUTES} ^ set(VIEWS)
     if unserved:
         raise ConfigurationError(f"routes and views do not match: {sorted(unserved)}")

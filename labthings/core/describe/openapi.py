@@ -14,7 +14,7 @@ from typing import Any
 
 from labthings.core.describe.dataschema import OPENAPI_VERSION
 from labthings.core.describe.operations import Target, ref
-from labthings.core.describe.routes import AFFORDANCE_KINDS, ROUTES, Route, Scope
+from labthings.core.describe.routes import AFFORDANCE_KINDS, PATH_VARIABLES, ROUTES, Route, Scope
 from labthings.core.errors import ConfigurationError
 from labthings.core.settings import Settings
 from labthings.core.tasks.record import LOG_ENTRY_SCHEMA, record_schema
@@ -149,10 +149,15 @@ def build_openapi(
     }
 
 
+def _variable_schema(name: str) -> dict[str, Any]:
+    pattern = PATH_VARIABLES.get(name)
+    return {"type": "string"} if pattern is None else {"type": "string", "pattern": f"^{pattern}$"}
+
+
 def _add_path_variables(document: dict[str, Any], path: str) -> None:
     """Declare the variables left in `path` (an invocation's `{id}`) as path parameters."""
     declared = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _variable_schema(name)}
         for name in _PATH_VARIABLE.findall(path)
     ]
     if declared:

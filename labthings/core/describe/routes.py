@@ -33,6 +33,7 @@ __all__ = [
     "Scope",
     "TdForm",
     "Target",
+    "PATH_VARIABLES",
     "flask_rule",
 ]
 
@@ -230,9 +231,19 @@ ROUTES: tuple[Route, ...] = (
 
 _VARIABLE = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
+PATH_VARIABLES: dict[str, str] = {"id": r"[0-9a-fA-F-]{36}"}
+"""The URL variables that only match a pattern, by name: an invocation `id` is a UUID,
+so `/actions/events` is the event stream and never an invocation called `events`."""
+
 
 def flask_rule(path: str) -> str:
-    """The Flask/werkzeug rule of a path template: `{id}` -> `<id>`, `{f:path}` -> `<path:f>`."""
-    return _VARIABLE.sub(
-        lambda m: f"<{m.group(2)}:{m.group(1)}>" if m.group(2) else f"<{m.group(1)}>", path
-    )
+    """The Flask/werkzeug rule of a path template: `{f:path}` -> `<path:f>`, a variable of
+    `PATH_VARIABLES` -> `<name_pattern:name>` (a converter of that pattern), else `<x>`."""
+
+    def rule(match: re.Match[str]) -> str:
+        name, converter = match.group(1), match.group(2)
+        if converter is None and name in PATH_VARIABLES:
+            converter = f"{name}_pattern"
+        return f"<{converter}:{name}>" if converter else f"<{name}>"
+
+    return _VARIABLE.sub(rule, path)
