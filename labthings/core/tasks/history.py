@@ -108,6 +108,10 @@ class History:
             " COALESCE(SUM(CASE WHEN finished_at IS NULL THEN 0 ELSE size END), 0)"
             " FROM invocations"
         ).fetchone()
+        self._oldest: float | None = None
+        """When the oldest finished row finished (None: there is none), so that `_evict`
+        need not ask the database while every bound holds."""
+        self._oldest_known = False  # not until a first eviction has looked
         self._interrupted = self._recover()
 
     @property
@@ -190,12 +194,24 @@ class History:
         )
         self._finished_count += 1
         self._finished_bytes += size
+        if self._oldest is None:
+            self._oldest = finished_at
 
     def _evict(self) -> None:
         """Delete the finished rows that finished longest ago beyond count, age and bytes."""
         oldest_allowed = self._clock() - self._max_age
         evicted: list[str] = []
         with self._lock:
+            within = (
+                self._finished_count <= self._max_count and self._finished_bytes <= self._max_bytes
+            )
+            if (
+                within
+                and self._oldest_known
+                and (self._oldest is None or self._oldest >= oldest_allowed)
+            ):
+                return  # the common case, every finish: no query
+            self._oldest, self._oldest_known = None, True
             while self._finished_count:
                 row = self._db.execute(
                     "SELECT seq, id, finished_at, size FROM invocations"
@@ -207,6 +223,7 @@ class History:
                     and self._finished_bytes <= self._max_bytes
                     and finished_at >= oldest_allowed
                 ):
+                    self._oldest = finished_at
                     break
                 self._db.execute("DELETE FROM invocations WHERE seq = ?", (seq,))
                 self._finished_count -= 1
