@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from lab_for_tests import make_labthing
 
 from labthings import LabThing
 from labthings.core.datadir import DATA_DIR_ENV
+from labthings.core.tasks.thread import TaskThread
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,6 +24,25 @@ def own_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(DATA_DIR_ENV, str(folder))
         yield folder
+
+
+# How long a module's task threads may take to end after its last test: the longest an
+# in-process test action ignores cancelling (`stubborn`) is well under it.
+_TASK_THREAD_GRACE_S = 15.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_task_thread_outlives_its_module() -> Iterator[None]:
+    """Fail a module whose task threads still run after it: one that never stops (an
+    action ignoring cancel with a fuzzer's huge input) would slow every later test."""
+    yield
+    deadline = time.monotonic() + _TASK_THREAD_GRACE_S
+    while True:
+        left = [t.name for t in threading.enumerate() if isinstance(t, TaskThread)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"task threads still running after the module: {left}"
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from labthings import (
     action,
     cancellable_sleep,
     fields,
+    raise_if_cancelled,
     thing_event,
     thing_property,
     update_task_data,
@@ -88,22 +89,28 @@ class Slow(Thing):
         return "slept"
 
     @action(lock=False)
-    def chatter(self, count: int = 100) -> int:
-        """Report progress `count` times as fast as it can, logging every tenth step."""
+    def chatter(
+        self, count: Annotated[int, fields.Integer(validate=Range(0, 100_000))] = 100
+    ) -> int:
+        """Report progress `count` times as fast as it can, logging every tenth step.
+
+        It stops when cancelled: a fuzzer's large `count` must not outlive its test.
+        """
         for step in range(count):
+            raise_if_cancelled()
             update_task_progress(100 * (step + 1) / count, f"step {step + 1}")
             if step % 10 == 0:
                 logger.info("step %d", step + 1)
         return count
 
     @action(lock=False)
-    def nap(self, seconds: float = 0.2) -> float:
+    def nap(self, seconds: Annotated[float, fields.Float(validate=Range(0, 60))] = 0.2) -> float:
         """Sleep without taking the instrument lock."""
         cancellable_sleep(seconds)
         return seconds
 
     @action(lock=False, wait=0)
-    def stubborn(self, seconds: float = 1.0) -> str:
+    def stubborn(self, seconds: Annotated[float, fields.Float(validate=Range(0, 60))] = 1.0) -> str:
         """Ignore cancellation for `seconds`."""
         time.sleep(seconds)
         return "done anyway"
