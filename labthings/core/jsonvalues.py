@@ -72,16 +72,21 @@ def clean_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+# Made once: json.dumps with options builds an encoder on every call.
+_STRICT_UTF8 = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_STRICT_ASCII = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def json_text(value: Any) -> str:
     """Compact strict JSON text of `value`: ValueError for NaN or infinity.
 
     Should a lone surrogate get this far, it is escaped (`\\ud800`) rather than left to
     break the UTF-8 encoding of a response or stream.
     """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = _STRICT_UTF8.encode(value)
     if text.isascii() or _encodable(text):
         return text
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _STRICT_ASCII.encode(value)
 
 
 def lone_surrogate_at(value: Any) -> str | None:

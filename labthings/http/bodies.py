@@ -38,7 +38,7 @@ def json_body(request: Request, max_depth: int, name: str = "_schema") -> Any:
             f"the body must be JSON sent with Content-Type: application/json (got {shown})"
         )
     try:
-        value = json.loads(data, parse_constant=_refuse_constant)
+        value = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
     except RecursionError:
         raise BadRequest(_too_deep(max_depth)) from None
     except (UnicodeDecodeError, ValueError) as error:
@@ -63,6 +63,10 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 def _refuse_constant(name: str) -> Any:
     """Python's parser takes NaN and Infinity; JSON has neither."""
     raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+"""Made once: json.loads with options builds a decoder on every call."""
 
 
 def _too_deep(max_depth: int) -> str:

@@ -27,6 +27,7 @@ from labthings.http.problems import ErrorStatuses, register_error_handlers
 from labthings.http.routes import FEATURE_DOCS, register_routes
 from labthings.http.security import Access, register_security
 from labthings.http.services import Services
+from labthings.http.sync_flask import SyncFlask
 
 __all__ = ["LabThing"]
 
@@ -194,7 +195,7 @@ class LabThing:
 
     def create_app(self) -> Flask:
         """A new Flask app serving this LabThing."""
-        app = Flask("labthings", static_folder=None)
+        app = SyncFlask("labthings", static_folder=None)
         self.init_app(app)
         return app
 

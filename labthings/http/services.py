@@ -44,7 +44,10 @@ class Services:
 
 
 class ServiceView(MethodView):
-    """A view made with the server's `Services`."""
+    """A view made with the server's `Services`: one instance serves every request, so
+    a view keeps no state of its own besides them."""
+
+    init_every_request = False
 
     def __init__(self, services: Services) -> None:
         self.services = services
