@@ -29,16 +29,16 @@ class BlobStore:
 
     @property
     def folder(self) -> Path:
-        """Where the blobs are."""
+        """Where the blobs are (`put` makes it when it is missing)."""
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="labthings-blobs-"))
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
-        self._folder.mkdir(parents=True, exist_ok=True)
         return self._folder
 
     def put(self, task_id: str, blob: Blob) -> int:
         """Store `blob` as the result of `task_id`; its size in bytes."""
         target = self.path(task_id)
+        self.folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".incoming-")
         try:
             with os.fdopen(handle, "wb") as file:
@@ -62,7 +62,8 @@ class BlobStore:
 
     def remove(self, task_id: str) -> None:
         """Delete the result of `task_id`, if there is one."""
-        self.path(task_id).unlink(missing_ok=True)
+        if self._folder is not None:  # no folder yet: no blob either
+            (self._folder / task_id).unlink(missing_ok=True)
 
     def close(self) -> None:
         """Remove a temporary folder; a data directory's folder stays."""

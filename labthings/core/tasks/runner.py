@@ -39,6 +39,7 @@ from labthings.core.things.registry import ThingEntry
 __all__ = ["Page", "TaskRunner"]
 
 _FINISHED_VALUES = frozenset(status.value for status in FINISHED)
+_PENDING = TaskStatus.PENDING.value
 
 
 @dataclass(frozen=True)
@@ -127,19 +128,23 @@ class TaskRunner:
             self._check_room_locked(entry.name)
             # Numbered under the lock that orders the history, so paging by `seq` never
             # skips or repeats a task that two concurrent invokes stored out of order;
-            # started (or queued for its Thing's lock) under it too, so that tasks take
-            # the lock in that same order.
+            # queued for its Thing's lock under it too, so that tasks take the lock in
+            # that same order. Its thread starts after: the new thread's first change
+            # needs this lock, and other requests should not wait for a thread start.
             task.seq = next(self._sequence)
             self._history.add(task.seq, task.snapshot())
             self._tasks[task.id] = task
             self._pending[task.id] = entry.name
             self._pending_by_thing[entry.name] += 1
+            runs_now = task.reserve()
+        if runs_now:
             try:
-                task.start()
+                task.launch()
             except ServerBusyError:
-                del self._tasks[task.id]  # it never ran: no record is left behind
-                self._history.remove(task.id)
-                self._forget_pending_locked(task.id)
+                with self._lock:
+                    self._tasks.pop(task.id, None)  # it never ran: no record is left behind
+                    self._history.remove(task.id)
+                    self._forget_pending_locked(task.id)
                 raise
         return task
 
@@ -192,7 +197,9 @@ class TaskRunner:
 
     def _changed(self, task: TaskThread, kind: str, data: dict[str, Any]) -> None:
         """A task changed: note when it starts or finishes, and tell the hub."""
-        if kind != "log" and data["status"] != TaskStatus.PENDING.value:
+        # Only a task's first change out of `pending` finds it in `_pending`: the
+        # lock-free look spares every later update (progress, messages) the lock.
+        if task.id in self._pending and kind != "log" and data["status"] != _PENDING:
             with self._lock:
                 self._forget_pending_locked(task.id)
         if kind == "record":

@@ -251,15 +251,33 @@ class TaskThread(threading.Thread):
         runs) if no thread can be started now; a queued task that cannot get a thread
         when its turn comes ends in `error`.
         """
+        if self.reserve():
+            self.launch()
+
+    def reserve(self) -> bool:
+        """The first half of `start`: take the task's place in its Thing's lock queue.
+
+        True if it may run now, and the caller must then call `launch()`; False if it
+        is queued (its thread starts when its turn comes). Tasks reserved in some order
+        take the lock in that order, however late each one's thread starts.
+        """
         if self._instrument_lock is None or self._instrument_lock.reserve(self._reservation):
             self._holds_lock = self._instrument_lock is not None
-            try:
-                super().start()
-            except RuntimeError as error:  # "can't start new thread"
-                self._release_lock()
-                raise ServerBusyError(
-                    "the server cannot start another task now; try again shortly"
-                ) from error
+            return True
+        return False
+
+    def launch(self) -> None:
+        """The second half of `start`: start the OS thread of a task `reserve` let run.
+
+        `ServerBusyError` (and the lock given back) if no thread can be started now.
+        """
+        try:
+            super().start()
+        except RuntimeError as error:  # "can't start new thread"
+            self._release_lock()
+            raise ServerBusyError(
+                "the server cannot start another task now; try again shortly"
+            ) from error
 
     def _on_turn(self) -> bool:
         """The lock came to this queued task: start its thread; False if it cannot run."""
