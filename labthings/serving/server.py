@@ -148,7 +148,9 @@ class _Shutdown:
         if self._requested.is_set():
             return
         self._requested.set()
-        self._labthing.runner.shutdown(wait=0)  # cancel: pending ones end at once
+        # Cancel now (pending ones end at once); running ones get `shutdown_wait` from
+        # now to end, which `_stop_engine` then waits for.
+        self._labthing.runner.cancel_all(self._labthing.settings.shutdown_wait)
 
     def _stop_engine(self) -> None:
         self._labthing.runner.shutdown(self._labthing.settings.shutdown_wait)

@@ -151,3 +151,24 @@ def test_shutdown_with_3000_queued_is_bounded_and_every_watcher_hears_every_end(
     assert set(ends.values()) == {"cancelled"}
     assert record_file.read_text().splitlines() == ["enter", "exit"]
     assert "action 'stubborn'" in lab.output and "still running" in lab.output
+
+
+@pytest.mark.timeout(60)
+def test_a_stop_gives_a_cancelled_action_shutdown_wait_to_finish(tmp_path: Path) -> None:
+    """SIGTERM cancels at once, but an action that takes a moment to tidy up after its
+    cancel finishes before the Things close: its record is `cancelled`, with its log."""
+    folder = tmp_path / "data"
+    lab = ServedLab(TARGET, extra=["--data-dir", str(folder)])
+    try:
+        task = post(lab, "slow/actions/tidy", {"tidying": 0.8}, **ASYNC)
+        time.sleep(0.3)  # running
+        assert lab.stop(signal.SIGTERM) == 0
+    finally:
+        lab.stop()
+    again = ServedLab(TARGET, extra=["--data-dir", str(folder)])
+    try:
+        record = record_of(again, task["id"])
+    finally:
+        again.stop()
+    assert record["status"] == "cancelled", record
+    assert "tidied up" in [line["message"] for line in record["log"]]

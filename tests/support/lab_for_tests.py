@@ -110,6 +110,17 @@ class Slow(Thing):
         return seconds
 
     @action(lock=False, wait=0)
+    def tidy(self, tidying: Annotated[float, fields.Float(validate=Range(0, 10))] = 0.5) -> str:
+        """Wait to be cancelled, then take `tidying` s to put things away, and say so."""
+        try:
+            cancellable_sleep(60)
+        except BaseException:
+            time.sleep(tidying)
+            logger.info("tidied up")
+            raise
+        return "never cancelled"
+
+    @action(lock=False, wait=0)
     def stubborn(self, seconds: Annotated[float, fields.Float(validate=Range(0, 60))] = 1.0) -> str:
         """Ignore cancellation for `seconds`."""
         time.sleep(seconds)

@@ -274,22 +274,31 @@ class TaskRunner:
             )
         return task, task.wait(wait)
 
-    def shutdown(self, wait: float) -> list[TaskThread]:
-        """Refuse new tasks, cancel every unfinished one, and wait up to `wait` s in all.
+    def cancel_all(self, wait: float) -> list[TaskThread]:
+        """Refuse new tasks and cancel every unfinished one, giving them `wait` s from now
+        to end (the deadline `shutdown` keeps); returns at once, starting no thread.
 
-        The deadline is set by the first call: calling again (a signal handler, then the
-        server's close) never waits longer in total.
-
-        Returns the tasks still running afterwards (they ignored cancellation).
+        The deadline is set by the first call of either: calling again (a signal
+        handler, then the server's close) never gives the tasks longer in total.
+        Returns the tasks that were unfinished.
         """
         with self._lock:
             if self._deadline is None:
                 self._deadline = time.monotonic() + wait
-            deadline = self._deadline
             self._closed = True
             unfinished = list(self._tasks.values())
         for task in unfinished:
             task.cancel()
+        return unfinished
+
+    def shutdown(self, wait: float) -> list[TaskThread]:
+        """`cancel_all(wait)`, then wait for the tasks until its deadline.
+
+        Returns the tasks still running afterwards (they ignored cancellation).
+        """
+        unfinished = self.cancel_all(wait)
+        deadline = self._deadline
+        assert deadline is not None
         for task in unfinished:
             task.wait(max(0.0, deadline - time.monotonic()))
         return [task for task in unfinished if not task.finished]
