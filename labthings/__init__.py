@@ -9,13 +9,17 @@ from typing import TYPE_CHECKING
 from labthings import fields
 from labthings.core.access.tokens import TokenStore
 from labthings.core.errors import (
+    ActionFailed,
     ConfigurationError,
     InstrumentBusyError,
     LabThingsError,
     NotFoundError,
+    ProgramFailed,
+    ProgramNotFound,
     TaskCancelled,
     ValidationError,
 )
+from labthings.core.programs import program_folder, run_program
 from labthings.core.settings import Settings
 from labthings.core.tasks.action_api import (
     cancellable_sleep,
@@ -37,12 +41,15 @@ if TYPE_CHECKING:  # for type checkers; at run time LabThing is imported on firs
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionFailed",
     "Blob",
     "ConfigurationError",
     "InstrumentBusyError",
     "LabThing",
     "LabThingsError",
     "NotFoundError",
+    "ProgramFailed",
+    "ProgramNotFound",
     "Settings",
     "TaskCancelled",
     "TaskStatus",
@@ -55,7 +62,9 @@ __all__ = [
     "cancellable_sleep",
     "current_task",
     "fields",
+    "program_folder",
     "raise_if_cancelled",
+    "run_program",
     "thing_event",
     "thing_property",
     "update_task_data",

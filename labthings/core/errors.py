@@ -79,3 +79,29 @@ class TaskCancelled(LabThingsError):  # noqa: N818 - reads as an event, like Key
 
     Letting it propagate ends the task with status `cancelled`.
     """
+
+
+class ActionFailed(LabThingsError):
+    """An action failed for a reason its message says in full (a program's exit code and
+    error output, say): the invocation ends in `error` with that message, and the server
+    logs it without a traceback."""
+
+
+class ProgramFailed(ActionFailed):
+    """An external program run by `run_program` failed: a non-zero exit, a timeout, or a
+    missing or malformed result file.
+
+    `returncode` is its exit code (None if it did not exit by itself), `stderr_tail`
+    the last lines of its error output.
+    """
+
+    def __init__(
+        self, message: str, *, returncode: int | None = None, stderr_tail: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr_tail = list(stderr_tail)
+
+
+class ProgramNotFound(ProgramFailed):
+    """The program `run_program` was asked to run does not exist (or is not executable)."""

@@ -25,6 +25,7 @@ from labthings.core.errors import (
 )
 from labthings.core.jsonvalues import json_text
 from labthings.core.live.hub import EventHub
+from labthings.core.programs.folders import PROGRAMS_FOLDER, WorkFolders
 from labthings.core.settings import Settings
 from labthings.core.tasks.blobs import BlobStore
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
@@ -88,6 +89,12 @@ class TaskRunner:
             on_evict=self._blobs.remove,
         )
         self._tasks: dict[str, TaskThread] = {}  # unfinished ones, in start order
+        self._folders = WorkFolders(
+            None if data_dir is None else data_dir / PROGRAMS_FOLDER,
+            settings.program_folder_keep,
+            in_use=self._tasks.__contains__,
+            clock=clock,
+        )
         self._sequence = itertools.count(self._history.next_seq())
         # Reentrant: a task that cannot start may end (and be recorded) inside invoke().
         self._lock = threading.RLock()
@@ -121,6 +128,7 @@ class TaskRunner:
             listener=self._changed,
             requested_by=requested_by,
             persist=self._persist,
+            work_folders=self._folders,
         )
         with self._lock:
             if self._closed:
@@ -304,6 +312,8 @@ class TaskRunner:
         return [task for task in unfinished if not task.finished]
 
     def close(self) -> None:
-        """Close the history (after `shutdown`); a temporary blob folder is removed."""
+        """Close the history (after `shutdown`); temporary blob and program folders are
+        removed."""
         self._history.close()
         self._blobs.close()
+        self._folders.close()

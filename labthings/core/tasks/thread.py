@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from labthings.core.errors import ServerBusyError, TaskCancelled
+from labthings.core.errors import ActionFailed, ServerBusyError, TaskCancelled
 from labthings.core.jsonvalues import clean_text, now_utc, to_json_value
 from labthings.core.tasks.record import (
     FINISHED,
@@ -28,6 +28,9 @@ from labthings.core.tasks.record import (
     snapshot,
 )
 from labthings.core.things.locks import InstrumentLock, Reservation
+
+if TYPE_CHECKING:
+    from labthings.core.programs.folders import WorkFolders
 
 __all__ = ["TaskListener", "TaskThread", "current_task"]
 
@@ -75,6 +78,7 @@ class TaskThread(threading.Thread):
         listener: TaskListener | None = None,
         requested_by: str | None = None,
         persist: Persist = lambda task, record: record,
+        work_folders: WorkFolders | None = None,
     ) -> None:
         task_id = str(uuid.uuid4())
         super().__init__(name=f"labthings-task-{action}-{task_id[:8]}", daemon=True)
@@ -110,6 +114,9 @@ class TaskThread(threading.Thread):
         self._message_before_cancel: str | None = None
         self._reservation = Reservation(self.holder_description, self._on_turn)
         self._holds_lock = False
+        self.work_folders = work_folders
+        """Where this invocation's external programs get their working folder (None: a
+        temporary one; see `labthings.core.programs`)."""
 
     # -- reading ---------------------------------------------------------------------
 
@@ -341,7 +348,10 @@ class TaskThread(threading.Thread):
         except TaskCancelled:
             return TaskStatus.CANCELLED, None, None, "cancelled"
         except BaseException as error:  # noqa: BLE001 - any failure must end the record
-            _logger.exception("action %r (invocation %s) failed", self.action, self.id)
+            if isinstance(error, ActionFailed):  # its message says it all: no traceback
+                _logger.error("action %r (invocation %s) failed: %s", self.action, self.id, error)
+            else:
+                _logger.exception("action %r (invocation %s) failed", self.action, self.id)
             return TaskStatus.ERROR, None, _error_problem(error), "failed"
         try:
             output = self._dump_output(result)

@@ -1,0 +1,210 @@
+"""A program's process tree: started apart from the server, stopped as a whole.
+
+On POSIX the program leads a new session (`start_new_session=True`), so it and every
+process it starts share a process group that the server's own signals (Ctrl-C in its
+terminal) never reach; stopping sends SIGTERM to the group, then SIGKILL to whatever
+is left after the grace period. On Windows it starts in a new process group
+(`CREATE_NEW_PROCESS_GROUP`); stopping sends it CTRL_BREAK_EVENT, then runs
+`taskkill /T /F` on the tree after the grace period.
+
+What is promised: every process of the group (POSIX) or of the tree below the program
+(Windows) is stopped. A descendant that leaves the group on purpose (`setsid`, a
+daemon) escapes on POSIX; on Windows, descendants whose parent had already exited when
+`taskkill` ran are not found by it. Trees still running when the server's process
+exits normally (a shutdown that outwaited a grace period) are killed at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+__all__ = ["ProcessTree"]
+
+_POLL_S = 0.02
+_AFTER_KILL_S = 5.0  # how long to wait for the kernel to end a killed tree
+_PROC = Path("/proc")
+_live: set[ProcessTree] = set()  # started and not yet released: killed at exit
+_live_lock = threading.Lock()
+
+
+class ProcessTree:
+    """A running program and the processes it starts, with pipes for its output."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+
+    @classmethod
+    def start(
+        cls, args: Sequence[str], cwd: Path, env: Mapping[str, str], encoding: str
+    ) -> ProcessTree:
+        """Start `args` (no shell) in `cwd` with `env`, its stdout and stderr piped as
+        text lines (undecodable bytes replaced). OSError if it cannot be started."""
+        if sys.platform == "win32":
+            flags, new_session = subprocess.CREATE_NEW_PROCESS_GROUP, False
+        else:
+            flags, new_session = 0, True
+        process = subprocess.Popen(
+            list(args),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding=encoding,
+            errors="replace",
+            creationflags=flags,
+            start_new_session=new_session,
+        )
+        tree = cls(process)
+        with _live_lock:
+            _live.add(tree)
+        return tree
+
+    @property
+    def pid(self) -> int:
+        """The program's process id (its process group id too, on POSIX)."""
+        return self.process.pid
+
+    @property
+    def stdout(self) -> IO[str]:
+        """The program's standard output."""
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    @property
+    def stderr(self) -> IO[str]:
+        """The program's error output."""
+        assert self.process.stderr is not None
+        return self.process.stderr
+
+    def exit_code(self) -> int | None:
+        """The program's exit code once it has exited (negative: killed by that signal
+        on POSIX), else None. Its descendants may still run."""
+        return self.process.poll()
+
+    def running(self) -> bool:
+        """True while the program or any process of its group (POSIX) is running."""
+        if self.process.poll() is None:
+            return True
+        if sys.platform == "win32":
+            return False  # Windows has no process group to ask about once the leader left
+        else:
+            return _group_alive(self.process.pid)
+
+    def stop(self, grace: float) -> bool:
+        """Stop the whole tree: politely, then by force if it still runs after `grace`
+        seconds. Returns True if it was still running when the force was used.
+
+        Returns once every process has ended, or after a bounded wait past the force.
+        """
+        if not self.running():
+            return False
+        self._ask_to_stop()
+        if self._wait(grace):
+            return False
+        self._force_stop()
+        self._wait(_AFTER_KILL_S)
+        return True
+
+    def release(self, close_pipes: bool) -> None:
+        """Forget an ended tree (it is no longer killed at exit), and close its pipes if
+        `close_pipes` (only once nothing reads them: a close waits for a read)."""
+        with _live_lock:
+            _live.discard(self)
+        if close_pipes:
+            self.stdout.close()
+            self.stderr.close()
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the tree to end; True if it has."""
+        deadline = time.monotonic() + seconds
+        while self.running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_S)
+        return True
+
+    if sys.platform == "win32":
+
+        def _ask_to_stop(self) -> None:
+            try:
+                self.process.send_signal(signal.CTRL_BREAK_EVENT)
+            except OSError:
+                pass  # it has just exited
+
+        def _force_stop(self) -> None:
+            subprocess.run(
+                ["taskkill", "/T", "/F", "/PID", str(self.process.pid)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=_AFTER_KILL_S,
+                check=False,
+            )
+            self.process.kill()  # in case taskkill could not run at all
+
+    else:
+
+        def _ask_to_stop(self) -> None:
+            _signal_group(self.process.pid, signal.SIGTERM)
+
+        def _force_stop(self) -> None:
+            _signal_group(self.process.pid, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_live_trees() -> None:
+    """At exit, kill the trees that were not stopped: no program outlives the server."""
+    with _live_lock:
+        trees = list(_live)
+    for tree in trees:
+        if tree.running():
+            tree._force_stop()
+
+
+if sys.platform != "win32":
+
+    def _signal_group(group: int, signum: signal.Signals) -> None:
+        """Send `signum` to every process of `group`; nothing if the group has ended."""
+        try:
+            os.killpg(group, signum)
+        except (ProcessLookupError, PermissionError):
+            pass  # ended already (PermissionError: macOS, for a group of zombies)
+
+    def _group_alive(group: int) -> bool:
+        """True if a process of `group` is still running (zombies do not count)."""
+        if _PROC.is_dir():
+            return _linux_group_alive(group)
+        try:
+            os.killpg(group, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def _linux_group_alive(group: int) -> bool:
+        """The /proc answer: a zombie whose parent never reaps it (as when PID 1 of a
+        container does not) still counts for `killpg`, but no longer runs."""
+        with os.scandir(_PROC) as entries:
+            for entry in entries:
+                if entry.name.isdigit() and _linux_runs_in(entry.path, str(group)):
+                    return True
+        return False
+
+    def _linux_runs_in(process: str, group: str) -> bool:
+        """True if the process at /proc/`process` runs (not a zombie) in `group`."""
+        try:
+            stat = Path(process, "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return False  # it ended while we looked
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        return len(fields) > 2 and fields[2] == group and fields[0] not in ("Z", "X")
