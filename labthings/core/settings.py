@@ -58,6 +58,8 @@ class Settings:
     """Event streams open at once; past it a new stream is 503 with Retry-After."""
     event_queue: int = 256
     """Events queued per watcher; a slower watcher loses the oldest and is told."""
+    idempotency_keys_for: float = 24 * 3600.0
+    """How long an `Idempotency-Key` is remembered; a repeat after that starts anew."""
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """These settings with some replaced; ConfigurationError names an unknown one."""
