@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from lab_dedupe import Counter
 
 from labthings.core.errors import ConfigurationError, ShuttingDownError, ValidationError
 from labthings.core.settings import Settings
-from labthings.core.tasks import idempotency
+from labthings.core.tasks import idempotency, reuse
 from labthings.core.tasks.idempotency import (
     KEYS_FILE,
+    IdempotencyKeyBusy,
     IdempotencyKeyReused,
     IdempotencyKeys,
     KeyedRequest,
@@ -146,7 +148,7 @@ class Lab:
     def __init__(
         self,
         data_dir: Path | None = None,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.time,
         **settings: Any,
     ) -> None:
         self.counter = Counter()
@@ -156,9 +158,7 @@ class Lab:
         self.keys = IdempotencyKeys(
             None if data_dir is None else data_dir / KEYS_FILE, lifetime=3600
         )
-        self.reuse = InvocationReuse(
-            self.runner, self.registry, self.keys, **({"clock": clock} if clock else {})
-        )
+        self.reuse = InvocationReuse(self.runner, self.registry, self.keys, clock=clock)
 
     def post(self, name: str, body: Any = None, **options: Any) -> Invoked:
         affordance = self.entry.affordance(name, ActionAffordance)
@@ -257,9 +257,36 @@ def test_same_key_from_many_threads_starts_one_invocation(lab: Lab) -> None:
         thread.join(WAIT)
     assert len(results) == 8
     assert len({result.invocation.id for result in results}) == 1
-    assert sorted(str(result.reused) for result in results).count("None") == 1
+    assert [result.reused for result in results].count(None) == 1
     done(results[0])
     assert lab.runs("hold") == 1
+
+
+def test_a_repeat_waits_for_the_first_request_with_its_key_but_not_for_ever(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reuse, "LOCK_WAIT", 0.1)
+    storing, release = threading.Event(), threading.Event()
+    remember = lab.keys.remember
+
+    def slow_remember(*args: Any) -> None:
+        storing.set()
+        release.wait(WAIT)
+        remember(*args)
+
+    monkeypatch.setattr(lab.keys, "remember", slow_remember)
+    results: list[Invoked] = []
+    first = threading.Thread(target=lambda: results.append(lab.post("measure", {"x": 1}, key="k")))
+    first.start()
+    assert storing.wait(WAIT)
+    with pytest.raises(IdempotencyKeyBusy, match="still being started"):
+        lab.post("measure", {"x": 1}, key="k")
+    assert lab.post("measure", {"x": 1}, key="other-key").reused is None  # never waits
+    release.set()
+    first.join(WAIT)
+    again = lab.post("measure", {"x": 1}, key="k")
+    assert again.reused is Reuse.IDEMPOTENCY_KEY
+    assert again.invocation.id == results[0].invocation.id
 
 
 def test_dedupe_joins_a_running_invocation_until_it_ends(lab: Lab) -> None:

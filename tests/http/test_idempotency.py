@@ -21,7 +21,9 @@ from werkzeug.test import TestResponse
 
 from labthings import LabThing
 from labthings.core.access.tokens import TokenStore
+from labthings.core.tasks.idempotency import IdempotencyKeyBusy
 from labthings.http.idempotency import MAX_KEY_LENGTH
+from labthings.http.problems import ErrorStatuses
 
 TD_SCHEMA = json.loads(
     (Path(__file__).parents[1] / "support" / "data" / "wot-td-1.1-schema.json").read_text(
@@ -136,6 +138,10 @@ def test_two_key_headers_are_a_400(client: FlaskClient) -> None:
     )
     assert response.status_code == 400
     assert "send one Idempotency-Key, not a list" in response.get_json()["detail"]
+
+
+def test_a_key_still_being_started_after_a_long_wait_is_a_409() -> None:
+    assert ErrorStatuses().status_of(IdempotencyKeyBusy("busy")) == 409
 
 
 def test_the_same_key_with_another_body_or_action_is_a_422(client: FlaskClient) -> None:
