@@ -60,6 +60,8 @@ class Settings:
     """Events queued per watcher; a slower watcher loses the oldest and is told."""
     program_folder_keep: float = 7 * 24 * 3600.0
     """External programs' working folders are removed this long after their last use."""
+    idempotency_keys_for: float = 24 * 3600.0
+    """How long an `Idempotency-Key` is remembered; a repeat after that starts anew."""
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """These settings with some replaced; ConfigurationError names an unknown one."""

@@ -18,6 +18,8 @@ from labthings.core.errors import ConfigurationError, ThingOpenError
 from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
 from labthings.core.tasks import logs as task_logs
+from labthings.core.tasks.idempotency import KEYS_FILE, IdempotencyKeys
+from labthings.core.tasks.reuse import InvocationReuse
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.things.persistence import STATE_FILE, PropertyStore
 from labthings.core.things.registry import ThingRegistry
@@ -72,6 +74,8 @@ class LabThing:
         self.registry = ThingRegistry(title, self.hub)
         self.runner = TaskRunner(self.settings, self.hub)
         self._store: PropertyStore | None = None
+        self._keys: IdempotencyKeys | None = None
+        self._reuse: InvocationReuse | None = None
         self._dir_lock: DataDirLock | None = None
         self._opened: list[Thing] = []
         self._built = False
@@ -118,10 +122,10 @@ class LabThing:
         self.access = Access.of(tokens, cors_origins, allowed_hosts)
 
     def use_data_dir(self, folder: Path) -> None:
-        """Keep the history and `persist=True` property values in `folder`, before the
-        app is built (`labthings serve` does, unless `--ephemeral`).
+        """Keep the history, `persist=True` property values and Idempotency-Keys in
+        `folder`, before the app is built (`labthings serve` does, unless `--ephemeral`).
 
-        Without it both live in memory for this run only. Raises DataDirInUse if another
+        Without it they live in memory for this run only. Raises DataDirInUse if another
         server uses the folder, ConfigurationError once the app is built.
         """
         if self._built:
@@ -135,6 +139,7 @@ class LabThing:
         self._dir_lock = lock
         self.runner = runner
         self._store = PropertyStore(folder / STATE_FILE)
+        self._keys = self._idempotency_keys(folder / KEYS_FILE)
         self.registry.use_store(self._store)
         if runner.interrupted:
             _logger.warning(
@@ -166,6 +171,7 @@ class LabThing:
         services = Services(
             registry=self.registry,
             runner=self.runner,
+            reuse=self._invocation_reuse(),
             hub=self.hub,
             settings=self.settings,
             index=self.index,
@@ -179,6 +185,17 @@ class LabThing:
             ),
         )
         register_routes(app, services)
+
+    def _idempotency_keys(self, path: Path | None) -> IdempotencyKeys:
+        return IdempotencyKeys(path, lifetime=self.settings.idempotency_keys_for)
+
+    def _invocation_reuse(self) -> InvocationReuse:
+        """The one `InvocationReuse` of this server (made with its first app)."""
+        if self._reuse is None:
+            if self._keys is None:
+                self._keys = self._idempotency_keys(None)
+            self._reuse = InvocationReuse(self.runner, self.registry, self._keys)
+        return self._reuse
 
     def _openapi(self, *, secured: bool) -> dict[str, Any]:
         """The OpenAPI document; `secured`: with the bearer scheme, 401 and 403."""
@@ -257,6 +274,8 @@ class LabThing:
                 thing.__exit__(None, None, None)
             except Exception:
                 _logger.exception("thing %r failed to close", type(thing).__name__)
+        if self._keys is not None:
+            self._keys.close()
         if self._dir_lock is not None:
             self.runner.close()
             if self._store is not None:

@@ -31,7 +31,7 @@ _OTHER_SITES = frozenset({"cross-site", "same-site"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _ALLOW_METHODS = "GET, HEAD, OPTIONS, POST, PUT, DELETE"
 _ALLOW_HEADERS = "Authorization, Content-Type, Prefer, Idempotency-Key, Last-Event-ID"
-_EXPOSE_HEADERS = "Location, ETag, Link, Retry-After, Preference-Applied"
+_EXPOSE_HEADERS = "Location, ETag, Link, Retry-After, Preference-Applied, LabThings-Reused"
 _PREFLIGHT_MAX_AGE = "600"
 
 

@@ -16,7 +16,7 @@ from werkzeug.routing import BaseConverter
 from labthings.core.describe.openapi import Fragment
 from labthings.core.describe.routes import PATH_VARIABLES, ROUTES, flask_rule
 from labthings.core.errors import ConfigurationError
-from labthings.http import bodies, etags, longpoll, pagination, prefer, sse
+from labthings.http import bodies, etags, idempotency, longpoll, pagination, prefer, sse
 from labthings.http.docs import DocsAsset, DocsPage, OpenAPIDocument
 from labthings.http.services import Services, ServiceView
 from labthings.http.streams import (
@@ -68,6 +68,7 @@ FEATURE_DOCS: Mapping[str, Fragment] = {
     "pagination": pagination.document,
     "json-body": bodies.document,
     "prefer": prefer.document,
+    "idempotency": idempotency.document,
     "event-stream": sse.document,
 }
 

@@ -11,6 +11,7 @@ from flask.views import MethodView
 from labthings.core.describe.td import ThingDescriptionBuilder
 from labthings.core.live.hub import EventHub
 from labthings.core.settings import Settings
+from labthings.core.tasks.reuse import InvocationReuse
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.things.registry import ThingRegistry
 
@@ -23,6 +24,8 @@ class Services:
 
     registry: ThingRegistry
     runner: TaskRunner
+    reuse: InvocationReuse
+    """Starts invocations for POSTs, or hands back one a request may have."""
     hub: EventHub
     settings: Settings
     index: Callable[[str], dict[str, Any]]

@@ -18,6 +18,7 @@ from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.registry import NOT_READ
 from labthings.http.bodies import NO_BODY, json_body
 from labthings.http.etags import not_modified_if_matching, record_etag, with_content_etag
+from labthings.http.idempotency import REUSED_HEADER, idempotency_key, reused_link
 from labthings.http.longpoll import wait_for_change
 from labthings.http.pagination import next_page_link, parse_list_query
 from labthings.http.prefer import Preferences
@@ -40,15 +41,23 @@ RETRY_AFTER_SECONDS = "1"
 
 
 def _record_response(
-    task: Invocation, root: str, status: int, headers: dict[str, str] | None = None
+    task: Invocation,
+    root: str,
+    status: int,
+    headers: dict[str, str] | None = None,
+    links: list[dict[str, str]] | None = None,
 ) -> Response:
-    """The record of `task` as it stands, with its ETag (and Retry-After if unfinished)."""
+    """The record of `task` as it stands, with its ETag (and Retry-After if unfinished);
+    `links` are added to its own."""
     version, record = task.versioned_snapshot()
     headers = dict(headers or {})
     if task.status not in FINISHED:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     headers["ETag"] = record_etag(task, version)
-    return json_response(with_links(record, root), status, headers=headers)
+    linked = with_links(record, root)
+    if links:
+        linked["links"] += links
+    return json_response(linked, status, headers=headers)
 
 
 def _list_response(services: Services, **fixed: str) -> Response:
@@ -125,20 +134,30 @@ class ActionView(ServiceView):
         services = self.services
         entry = services.registry.get(thing)
         affordance = entry.affordance(name, ActionAffordance)
+        key = idempotency_key(request)
         body = json_body(request, services.settings.max_json_depth)
         preferences = Preferences.parse(
             request.headers.getlist("Prefer"), affordance.wait, services.settings.max_wait
         )
-        task = services.runner.invoke(
-            entry, affordance, {} if body is NO_BODY else body, requested_by=request.remote_user
+        invoked = services.reuse.invoke(
+            entry,
+            affordance,
+            {} if body is NO_BODY else body,
+            requested_by=request.remote_user,
+            key=key,
         )
+        task = invoked.invocation
         if preferences.wait > 0:
             task.wait(preferences.wait)
         root = server_root(request)
-        headers = {"Location": record_href(root, task.id)}
+        href = record_href(root, task.id)
+        headers = {"Location": href}
         if preferences.applied:
             headers["Preference-Applied"] = preferences.applied
-        return _record_response(task, root, 201, headers)
+        if invoked.reused is None:
+            return _record_response(task, root, 201, headers)
+        headers[REUSED_HEADER] = invoked.reused.value
+        return _record_response(task, root, 200, headers, [reused_link(invoked.reused, href)])
 
     def get(self, thing: str, name: str) -> Response:
         entry = self.services.registry.get(thing)

@@ -6,8 +6,9 @@ Description forms (`td.py`) are all made from `ROUTES`. A route's path is a temp
 `{variable}` stays a variable of the URL (`{id}` of an invocation).
 
 Each operation names the HTTP features it uses (`etag`, `long-poll`, `pagination`,
-`json-body`, `prefer`, `event-stream`); the module implementing a feature also documents
-it, and the document builder applies that piece to each operation that names it.
+`json-body`, `prefer`, `idempotency`, `event-stream`); the module implementing a feature
+also documents it, and the document builder applies that piece to each operation that
+names it.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ ROUTES: tuple[Route, ...] = (
             Operation(
                 "POST",
                 doc.invoke_action,
-                ("json-body", "prefer"),
+                ("json-body", "prefer", "idempotency"),
                 TdForm("invokeaction", Scope.ACTION),
             ),
             Operation("GET", doc.list_action_invocations, ("pagination",)),

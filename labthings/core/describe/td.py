@@ -17,6 +17,7 @@ from labthings.core.describe.dataschema import field_schema, object_schema, td_d
 from labthings.core.describe.operations import JSON, Target
 from labthings.core.describe.routes import ROUTES, Scope
 from labthings.core.errors import ConfigurationError
+from labthings.core.tasks.reuse import reuse_note
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.events import EventAffordance
 from labthings.core.things.properties import PropertyAffordance
@@ -122,7 +123,7 @@ def _property(entry: ThingEntry, name: str, affordance: PropertyAffordance) -> d
 def _action(entry: ThingEntry, name: str, affordance: ActionAffordance) -> dict[str, Any]:
     """An ActionAffordance: input/output schemas, flags, and invoke/query/cancel forms."""
     description: dict[str, Any] = {"title": affordance.title or name}
-    _describe(description, affordance.description)
+    _describe(description, " ".join(filter(None, [affordance.description, reuse_note(affordance)])))
     if affordance.input_fields:
         description["input"] = td_data_schema(object_schema(affordance.input_schema))
     if affordance.output_field is not None:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labthings.core.database import open_database
 from labthings.core.jsonvalues import json_text, now_utc
 from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
 
-__all__ = ["History", "StoredRecord", "UNFINISHED"]
+__all__ = ["CompletedInput", "History", "StoredRecord", "UNFINISHED"]
 
 UNFINISHED = "unfinished"
 """The status column of a row whose invocation has not ended."""
@@ -58,6 +59,15 @@ CREATE INDEX IF NOT EXISTS invocations_by_action ON invocations (action, seq);
 CREATE INDEX IF NOT EXISTS invocations_by_finish ON invocations (finished_at)
     WHERE finished_at IS NOT NULL;
 """
+
+
+@dataclass(frozen=True)
+class CompletedInput:
+    """A completed invocation's id, when it completed (seconds since the epoch), and input."""
+
+    id: str
+    completed_at: float
+    input: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -95,14 +105,7 @@ class History:
         self._clock = clock
         self._on_evict = on_evict
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            check_same_thread=False,
-            isolation_level=None,  # autocommit; transactions are explicit
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         self._next_seq, self._finished_count, self._finished_bytes = self._db.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1, COUNT(finished_at),"
             " COALESCE(SUM(CASE WHEN finished_at IS NULL THEN 0 ELSE size END), 0)"
@@ -245,6 +248,18 @@ class History:
                 "SELECT seq, version, record FROM invocations WHERE id = ?", (task_id,)
             ).fetchone()
         return None if row is None else StoredRecord(row[0], row[1], json.loads(row[2]))
+
+    def completed_since(self, thing: str, action: str, since: float) -> list[CompletedInput]:
+        """The completed invocations of `thing`'s `action` finished at or after `since`,
+        oldest first; only their inputs are read from the records."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, finished_at, json_extract(record, '$.input') FROM invocations"
+                " WHERE thing = ? AND action = ? AND status = ? AND finished_at >= ?"
+                " ORDER BY finished_at",
+                (thing, action, TaskStatus.COMPLETED.value, since),
+            ).fetchall()
+        return [CompletedInput(task_id, at, json.loads(text)) for task_id, at, text in rows]
 
     def newest_first(
         self,

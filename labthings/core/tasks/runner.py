@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ from labthings.core.programs.folders import PROGRAMS_FOLDER, WorkFolders
 from labthings.core.settings import Settings
 from labthings.core.tasks.blobs import BlobStore
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
-from labthings.core.tasks.history import UNFINISHED, History
+from labthings.core.tasks.history import UNFINISHED, CompletedInput, History
 from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
 from labthings.core.tasks.thread import TaskThread
 from labthings.core.things.actions import ActionAffordance
@@ -39,6 +40,7 @@ from labthings.core.things.registry import ThingEntry
 
 __all__ = ["Page", "TaskRunner"]
 
+_logger = logging.getLogger(__name__)
 _FINISHED_VALUES = frozenset(status.value for status in FINISHED)
 _PENDING = TaskStatus.PENDING.value
 
@@ -102,6 +104,7 @@ class TaskRunner:
         self._deadline: float | None = None  # of the first shutdown; later ones keep it
         self._pending: dict[str, str] = {}  # id -> Thing, of invocations not yet running
         self._pending_by_thing: Counter[str] = Counter()
+        self._finish_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def invoke(
         self,
@@ -115,7 +118,19 @@ class TaskRunner:
 
         `requested_by` names who asked (an access token's name), for the record.
         """
-        arguments = affordance.validate_input(body)
+        return self.start(
+            entry, affordance, affordance.validate_input(body), requested_by=requested_by
+        )
+
+    def start(
+        self,
+        entry: ThingEntry,
+        affordance: ActionAffordance,
+        arguments: dict[str, Any],
+        *,
+        requested_by: str | None = None,
+    ) -> TaskThread:
+        """Start a task of an action of `entry` with arguments it has already validated."""
         task = TaskThread(
             thing=entry.name,
             action=affordance.name,
@@ -156,6 +171,16 @@ class TaskRunner:
                 raise
         return task
 
+    def on_finish(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call `listener(record)` with each final record as soon as it is stored, before
+        anyone waiting for the task hears that it ended. A failing listener is logged."""
+        self._finish_listeners.append(listener)
+
+    def completed_since(self, thing: str, action: str, since: float) -> list[CompletedInput]:
+        """The invocations of `thing`'s `action` that completed at or after `since`
+        (seconds since the epoch), oldest first, with their inputs."""
+        return self._history.completed_since(thing, action, since)
+
     @property
     def interrupted(self) -> int:
         """Invocations found pending or running from a previous run (now `error`)."""
@@ -175,6 +200,11 @@ class TaskRunner:
                 extra = self._blobs.put(task.id, blob)
                 record = {**record, "output": None, "outputMediaType": blob.media_type}
         self._history.finish(task.seq, task.version + 1, record, extra)
+        for listener in self._finish_listeners:
+            try:
+                listener(record)
+            except Exception:
+                _logger.exception("a finish listener failed on invocation %s", task.id)
         return record
 
     def output_file(self, task_id: str) -> tuple[Path, str] | None:

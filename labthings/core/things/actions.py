@@ -32,7 +32,9 @@ class ActionAffordance(Affordance):
 
     `wait` is how long a POST waits for the task before answering (seconds); `lock`
     says whether the task takes its Thing's instrument lock; `safe` and `idempotent`
-    are published in the Thing Description.
+    are published in the Thing Description. `dedupe` hands a POST whose input equals
+    that of a pending or running invocation that invocation; `cache_for` (seconds, 0
+    for never) hands back one with the same input that completed less than that ago.
     """
 
     kind = "action"
@@ -45,11 +47,21 @@ class ActionAffordance(Affordance):
         lock: bool = True,
         safe: bool = False,
         idempotent: bool = False,
+        dedupe: bool = False,
+        cache_for: float = 0.0,
         title: str | None = None,
         description: str | None = None,
     ) -> None:
         if wait < 0:
             raise ConfigurationError(f"action {qualified_name(func)!r}: wait must be >= 0")
+        if (
+            isinstance(cache_for, bool)
+            or not isinstance(cache_for, (int, float))
+            or not 0 <= cache_for < float("inf")
+        ):
+            raise ConfigurationError(
+                f"action {qualified_name(func)!r}: cache_for must be a number of seconds >= 0"
+            )
         super().__init__(
             name=func.__name__,
             title=title,
@@ -60,6 +72,8 @@ class ActionAffordance(Affordance):
         self.lock = lock
         self.safe = safe
         self.idempotent = idempotent
+        self.dedupe = dedupe
+        self.cache_for = float(cache_for)
         self.input_fields, self.output_field = _fields_from_signature(func)
         self.input_schema: Schema = schema_for_fields(
             f"{_camel(self.name)}Input", self.input_fields
@@ -116,6 +130,8 @@ def action(
     lock: bool = True,
     safe: bool = False,
     idempotent: bool = False,
+    dedupe: bool = False,
+    cache_for: float = 0.0,
     title: str | None = None,
     description: str | None = None,
 ) -> Callable[[ActionFunction], ActionAffordance]: ...
@@ -126,7 +142,9 @@ def action(
 
     Options: `wait` (seconds a POST waits for the result, default 1), `lock` (take the
     Thing's instrument lock while running, default True), `safe`, `idempotent`,
-    `title`, `description` (default: the docstring).
+    `dedupe` (a POST with the input of a pending or running invocation gets that one),
+    `cache_for` (seconds: a POST with the input of one completed less than that ago
+    gets it back without running), `title`, `description` (default: the docstring).
     """
     if func is not None:
         return ActionAffordance(func, **options)

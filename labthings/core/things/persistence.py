@@ -8,11 +8,11 @@ at once; when the server starts, saved values are restored before the Thing's
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
+from labthings.core.database import open_database
 from labthings.core.jsonvalues import json_text
 
 __all__ = ["STATE_FILE", "PropertyStore"]
@@ -36,14 +36,7 @@ class PropertyStore:
     def __init__(self, path: Path | None) -> None:
         """Open the store at `path` (created if needed), or in memory for None."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            check_same_thread=False,
-            isolation_level=None,
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
 
     def save(self, thing: str, name: str, value: Any) -> None:
         """Save the JSON value of `thing`'s property `name` (durable when this returns)."""
