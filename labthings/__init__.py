@@ -24,6 +24,7 @@ from labthings.core.tasks.action_api import (
     update_task_progress,
 )
 from labthings.core.tasks.record import TaskStatus
+from labthings.core.tasks.remote_job import RemoteJob
 from labthings.core.tasks.thread import TaskThread, current_task
 from labthings.core.things.actions import action
 from labthings.core.things.blob import Blob
@@ -43,6 +44,7 @@ __all__ = [
     "LabThing",
     "LabThingsError",
     "NotFoundError",
+    "RemoteJob",
     "Settings",
     "TaskCancelled",
     "TaskStatus",
