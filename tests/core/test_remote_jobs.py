@@ -17,6 +17,7 @@ from labthings import RemoteJob
 from labthings.core.errors import TaskFinishedError
 from labthings.core.settings import Settings
 from labthings.core.tasks import logs as task_logs
+from labthings.core.tasks.remote import MIN_INTERVAL
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.tasks.thread import TaskThread
 from labthings.core.things.registry import ThingEntry, ThingRegistry
@@ -120,6 +121,18 @@ def test_checks_back_off_by_the_factor_up_to_the_maximum(
         waits.append(wait_after_last_check())
         clock.advance(waits[-1])
     assert waits == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    runner.cancel(task.id, WAIT)
+
+
+def test_a_job_checked_at_once_backs_off_from_the_shortest_wait(
+    make_runner: Callable[..., TaskRunner], entry: ThingEntry
+) -> None:
+    clock = FakeClock()
+    runner = make_runner(clock=clock)
+    task = start(runner, entry, seconds=LONG, delay=0, factor=2, max_interval=3)
+    wait_until(lambda: checks(task) == 1)  # at once: the clock has not moved
+    due = datetime.fromisoformat(task.snapshot()["nextCheck"]).timestamp()
+    assert round(due - clock.now, 3) == 2 * MIN_INTERVAL  # not 0 * 2 for ever
     runner.cancel(task.id, WAIT)
 
 

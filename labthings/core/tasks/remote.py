@@ -50,12 +50,16 @@ from labthings.core.tasks.remote_store import Plan, RemoteStore, StoredJob
 from labthings.core.tasks.scheduler import WORKERS, Scheduler
 from labthings.core.tasks.thread import Outcome, TaskThread, acting_as
 
-__all__ = ["CANCEL_TIMEOUT", "RemoteJobs"]
+__all__ = ["CANCEL_TIMEOUT", "MIN_INTERVAL", "RemoteJobs"]
 
 _logger = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT = 30.0
 """Seconds a job's cancel method may take before the invocation ends without it."""
+
+MIN_INTERVAL = 0.01
+"""Seconds between one check's end and the next at least, whatever the job asks, and
+where growth starts from a wait of 0 (a job that asked to be checked at once)."""
 
 LOST = "urn:labthings:problem:remote-job-lost"
 
@@ -237,14 +241,15 @@ class RemoteJobs:
             if result.delay is not None:
                 plan.interval = result.delay
             else:
-                plan.interval = min(plan.interval * plan.factor, plan.max_interval)
+                grown = max(plan.interval, MIN_INTERVAL) * plan.factor
+                plan.interval = min(grown, plan.max_interval)
 
     def _checked(self, job: _Job, outcome: Outcome | None, result: Any, cancelled: bool) -> None:
         """After a check: end the invocation, or record the check and plan the next."""
         task = job.task
         with self._lock:
             job.plan.checks += 1
-            job.plan.due = self._clock() + job.plan.interval
+            job.plan.due = self._clock() + max(job.plan.interval, MIN_INTERVAL)
             job.busy = False
             job.plan.cancelling = job.plan.cancelling or cancelled
         if outcome is not None:
