@@ -28,6 +28,7 @@ from labthings.core.tasks.action_api import (
     update_task_progress,
 )
 from labthings.core.tasks.record import TaskStatus
+from labthings.core.tasks.remote_job import RemoteJob
 from labthings.core.tasks.thread import TaskThread, current_task
 from labthings.core.things.actions import action
 from labthings.core.things.blob import Blob
@@ -50,6 +51,7 @@ __all__ = [
     "NotFoundError",
     "ProgramFailed",
     "ProgramNotFound",
+    "RemoteJob",
     "Settings",
     "TaskCancelled",
     "TaskStatus",

@@ -242,7 +242,8 @@ class LabThing:
 
         Saved `persist=True` values are restored first (a value that no longer fits its
         declaration is logged and the default kept). A Thing whose `__enter__` raises
-        makes this raise ThingOpenError naming it.
+        makes this raise ThingOpenError naming it. Then the remote jobs of the last run
+        that had not ended are checked again.
         """
         for problem in self.registry.restore():
             _logger.warning("%s", problem)
@@ -256,6 +257,9 @@ class LabThing:
                 self.close()
                 raise
             self._opened.append(entry.thing)
+        resumed = self.runner.resume_remote_jobs(self.registry)
+        if resumed:
+            _logger.info("checking %d remote job(s) again, from where they were", resumed)
 
     def close(self) -> None:
         """Cancel unfinished tasks and wait for them (up to `shutdown_wait` from the first

@@ -47,6 +47,9 @@ RECORD_KEYS = {
     "timeCompleted",
     "requestedBy",
     "outputMediaType",
+    "estimatedRemaining",
+    "checks",
+    "nextCheck",
 }
 
 

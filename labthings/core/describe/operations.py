@@ -172,7 +172,8 @@ def cancel_invocation(target: Target) -> dict[str, Any]:
 
 
 _TASK_EVENTS = (
-    "Events `update` (status, progress, message, data), `log` (a new log entry) and"
+    "Events `update` (the record's live members: status, progress, message, time"
+    " remaining, data, checks), `log` (a new log entry) and"
     " `record` (the whole record when it finishes)."
 )
 

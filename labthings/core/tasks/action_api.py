@@ -21,11 +21,15 @@ __all__ = [
 ]
 
 
-def update_task_progress(percent: float | None, message: str | None = None) -> None:
-    """Report progress (0-100) and optionally a short status message; no-op outside a task."""
+def update_task_progress(
+    percent: float | None, message: str | None = None, *, remaining: float | None = None
+) -> None:
+    """Report progress (0-100), optionally a short status message and the seconds
+    `remaining` (without it, the record estimates them from the progress rate); no-op
+    outside a task."""
     task = current_task()
     if task is not None:
-        task.set_progress(percent, message)
+        task.set_progress(percent, message, remaining=remaining)
 
 
 def update_task_data(values: Mapping[str, Any]) -> None:

@@ -4,7 +4,8 @@ Every invocation gets a row when it is started (status `unfinished`), and its fi
 record replaces it before anyone is told the invocation has ended, so a `kill -9` loses
 no record a client saw finish. On opening, rows still `unfinished` (the server died
 while they were pending or running) become `error` records with a problem of type
-`urn:labthings:problem:interrupted`.
+`urn:labthings:problem:interrupted`, except those named `resumable` (remote jobs, which
+go on being checked after a restart).
 
 Finished rows are evicted oldest-finished first beyond a count, an age and a byte
 budget; their blobs go with them. `path=None` keeps the history in memory (SQLite's
@@ -94,10 +95,12 @@ class History:
         max_bytes: int,
         clock: Callable[[], float] = time.time,
         on_evict: Callable[[str], None] = lambda task_id: None,
+        resumable: Collection[str] = (),
     ) -> None:
         """Open (creating it if needed) the history at `path`, or in memory for None.
 
         `on_evict(id)` is called for each evicted invocation (to delete its blobs).
+        Unfinished invocations whose ids are in `resumable` stay unfinished.
         """
         self._max_count = max_count
         self._max_age = max_age
@@ -115,7 +118,7 @@ class History:
         """When the oldest finished row finished (None: there is none), so that `_evict`
         need not ask the database while every bound holds."""
         self._oldest_known = False  # not until a first eviction has looked
-        self._interrupted = self._recover()
+        self._interrupted = self._recover(frozenset(resumable))
 
     @property
     def interrupted(self) -> int:
@@ -126,12 +129,17 @@ class History:
         """A position after every stored one; the caller numbers new invocations from it."""
         return int(self._next_seq)
 
-    def _recover(self) -> int:
-        """End every unfinished row as `error`/interrupted, stamped now; how many there were."""
+    def _recover(self, resumable: frozenset[str]) -> int:
+        """End every unfinished row but the `resumable` as `error`/interrupted, stamped now;
+        how many there were."""
         now = now_utc()
-        rows = self._db.execute(
-            "SELECT seq, version, record FROM invocations WHERE status = ?", (UNFINISHED,)
-        ).fetchall()
+        rows = [
+            (seq, version, text)
+            for seq, task_id, version, text in self._db.execute(
+                "SELECT seq, id, version, record FROM invocations WHERE status = ?", (UNFINISHED,)
+            )
+            if task_id not in resumable
+        ]
         with self._transaction():
             for seq, version, text in rows:
                 record = json.loads(text)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from labthings.core.jsonvalues import clean_text, json_text, now_utc
+from labthings.core.tasks.progress import RemainingEstimate
 
 __all__ = [
     "FINISHED",
@@ -31,6 +32,7 @@ __all__ = [
     "log_entry",
     "record_href",
     "record_schema",
+    "restored_state",
     "snapshot",
     "with_links",
 ]
@@ -70,6 +72,11 @@ class TaskState:
     time_completed: datetime | None = None
     requested_by: str | None = None
     output_media_type: str | None = None
+    remaining: RemainingEstimate = field(default_factory=RemainingEstimate)
+    checks: int | None = None
+    """Checks made of a remote job (None: not a remote job)."""
+    next_check: datetime | None = None
+    """When a remote job's next check is due."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,37 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
         live=True,
     ),
     RecordField("message", {"type": "string", "nullable": True}, lambda s: s.message, live=True),
+    RecordField(
+        "estimatedRemaining",
+        {
+            "type": "number",
+            "minimum": 0,
+            "nullable": True,
+            "description": "Seconds left, as of the last progress report: the action's"
+            " figure, or one estimated from the progress rate; null if unknown or finished.",
+        },
+        lambda s: None if s.status in FINISHED else s.remaining.seconds,
+        live=True,
+    ),
     RecordField("cancelRequested", {"type": "boolean"}, lambda s: s.cancel_requested, live=True),
     RecordField("data", {"type": "object"}, lambda s: dict(s.data), live=True),
+    RecordField(
+        "checks",
+        {
+            "type": "integer",
+            "minimum": 0,
+            "nullable": True,
+            "description": "Checks made so far of a remote job; null for other actions.",
+        },
+        lambda s: s.checks,
+        live=True,
+    ),
+    RecordField(
+        "nextCheck",
+        {**_NULLABLE_TIME, "description": "When a remote job's next check is due, or null."},
+        lambda s: None if s.status in FINISHED else _iso(s.next_check),
+        live=True,
+    ),
     RecordField("input", {"type": "object"}, lambda s: dict(s.input)),
     RecordField("output", {"nullable": True}, lambda s: s.output),
     RecordField(
@@ -168,8 +204,37 @@ def snapshot(state: TaskState) -> dict[str, Any]:
     return {spec.name: spec.read(state) for spec in RECORD_FIELDS}
 
 
+def restored_state(record: Mapping[str, Any], log_limit: int) -> TaskState:
+    """The state of an unfinished invocation from its stored `record` (a snapshot), to go
+    on with it after a restart; its status is `running`."""
+
+    def moment(name: str) -> datetime | None:
+        value = record.get(name)
+        return None if value is None else datetime.fromisoformat(value)
+
+    return TaskState(
+        id=record["id"],
+        thing=record["thing"],
+        action=record["action"],
+        input=dict(record.get("input") or {}),
+        log=deque(record.get("log") or [], maxlen=log_limit),
+        status=TaskStatus.RUNNING,
+        progress=record.get("progress"),
+        message=record.get("message"),
+        data=dict(record.get("data") or {}),
+        cancel_requested=bool(record.get("cancelRequested")),
+        time_requested=moment("timeRequested") or now_utc(),
+        time_started=moment("timeStarted") or now_utc(),
+        requested_by=record.get("requestedBy"),
+        remaining=RemainingEstimate(record.get("estimatedRemaining")),
+        checks=record.get("checks"),
+        next_check=moment("nextCheck"),
+    )
+
+
 def live_update(state: TaskState) -> dict[str, Any]:
-    """The light view sent in `update` events: status, progress, message and data."""
+    """The light view sent in `update` events: status, progress, message, time remaining,
+    data and a remote job's checks."""
     return {spec.name: spec.read(state) for spec in RECORD_FIELDS if spec.live}
 
 

@@ -2,11 +2,14 @@
 
 Unfinished tasks live in memory as TaskThreads; every record is in the `History`
 (SQLite) from the moment its task is started, and a finished one only there, so memory
-stays flat however large the history and its outputs.
+stays flat however large the history and its outputs. An action that returns a
+`RemoteJob` hands its invocation to the runner's `RemoteJobs` (see remote.py), which
+checks it, stores it, and resumes it after a restart (`resume_remote_jobs`).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -24,19 +27,21 @@ from labthings.core.errors import (
     ShuttingDownError,
     TaskFinishedError,
 )
-from labthings.core.jsonvalues import json_text
+from labthings.core.jsonvalues import json_text, to_json_value
 from labthings.core.live.hub import EventHub
 from labthings.core.programs.folders import PROGRAMS_FOLDER, WorkFolders
 from labthings.core.settings import Settings
 from labthings.core.tasks.blobs import BlobStore
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
 from labthings.core.tasks.history import UNFINISHED, CompletedInput, History
-from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
+from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus, restored_state
+from labthings.core.tasks.remote import RemoteJobs
+from labthings.core.tasks.remote_store import RemoteStore
 from labthings.core.tasks.thread import TaskThread
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.blob import Blob
 from labthings.core.things.persistence import STATE_FILE
-from labthings.core.things.registry import ThingEntry
+from labthings.core.things.registry import ThingEntry, ThingRegistry
 
 __all__ = ["Page", "TaskRunner"]
 
@@ -82,6 +87,9 @@ class TaskRunner:
         self._settings = settings
         self._hub = hub
         self._blobs = BlobStore(None if data_dir is None else data_dir / "blobs")
+        remote_store = RemoteStore(None if data_dir is None else data_dir / STATE_FILE)
+        self.remote = RemoteJobs(remote_store, clock=clock)
+        """The remote jobs being checked (see `resume_remote_jobs`)."""
         self._history = History(
             None if data_dir is None else data_dir / STATE_FILE,
             max_count=settings.history_max_count,
@@ -89,6 +97,7 @@ class TaskRunner:
             max_bytes=settings.history_max_bytes,
             clock=clock,
             on_evict=self._blobs.remove,
+            resumable=remote_store.ids(),
         )
         self._tasks: dict[str, TaskThread] = {}  # unfinished ones, in start order
         self._folders = WorkFolders(
@@ -144,6 +153,7 @@ class TaskRunner:
             requested_by=requested_by,
             persist=self._persist,
             work_folders=self._folders,
+            handoff=functools.partial(self.remote.adopt, entry.thing),
         )
         with self._lock:
             if self._closed:
@@ -185,6 +195,36 @@ class TaskRunner:
     def interrupted(self) -> int:
         """Invocations found pending or running from a previous run (now `error`)."""
         return self._history.interrupted
+
+    def resume_remote_jobs(self, registry: ThingRegistry) -> int:
+        """Go on checking the remote jobs an earlier run left unfinished, once the Things
+        of `registry` are open; how many there were. A job whose Thing or check method is
+        gone ends in `error`."""
+        count = 0
+        for stored in self.remote.stored():
+            row = self._history.get(stored.id)
+            if row is None or row.record["status"] in _FINISHED_VALUES:
+                self.remote.discard(stored.id)  # it ended just before the server stopped
+                continue
+            entry = next((entry for entry in registry if entry.name == stored.thing), None)
+            found = (
+                None
+                if entry is None
+                else entry.thing.affordance(row.record["action"], ActionAffordance)
+            )
+            task = TaskThread.resumed(
+                restored_state(stored.record, self._settings.task_log_max),
+                stored.version,
+                dump_output=to_json_value if found is None else found.dump_output,
+                listener=self._changed,
+                persist=self._persist,
+            )
+            task.seq = row.seq
+            with self._lock:
+                self._tasks[task.id] = task
+            self.remote.resume(task, stored, None if entry is None else entry.thing)
+            count += 1
+        return count
 
     def _persist(self, task: TaskThread, record: dict[str, Any]) -> dict[str, Any]:
         """Commit a task's final record; a large or binary output goes to a blob first."""
@@ -310,27 +350,32 @@ class TaskRunner:
                 f"invocation {task_id} has already finished ({task.status.value}); "
                 "it cannot be cancelled"
             )
+        self.remote.cancel(task_id)  # a remote job's cancel method, if it is one
         return task, task.wait(wait)
 
     def cancel_all(self, wait: float) -> list[TaskThread]:
         """Refuse new tasks and cancel every unfinished one, giving them `wait` s from now
         to end (the deadline `shutdown` keeps); returns at once, starting no thread.
 
-        The deadline is set by the first call of either: calling again (a signal
-        handler, then the server's close) never gives the tasks longer in total.
-        Returns the tasks that were unfinished.
+        Remote jobs are not cancelled: checking stops (checks running now may end), and
+        they stay stored to resume at the next start. The deadline is set by the first
+        call of either: calling again (a signal handler, then the server's close) never
+        gives the tasks longer in total. Returns the tasks cancelled.
         """
         with self._lock:
             if self._deadline is None:
                 self._deadline = time.monotonic() + wait
             self._closed = True
             unfinished = list(self._tasks.values())
+        unfinished = [task for task in unfinished if not self.remote.holds(task.id)]
         for task in unfinished:
             task.cancel()
+        self.remote.stop()
         return unfinished
 
     def shutdown(self, wait: float) -> list[TaskThread]:
-        """`cancel_all(wait)`, then wait for the tasks until its deadline.
+        """`cancel_all(wait)`, then wait for the tasks (and running checks of remote
+        jobs) until its deadline.
 
         Returns the tasks still running afterwards (they ignored cancellation).
         """
@@ -338,12 +383,18 @@ class TaskRunner:
         deadline = self._deadline
         assert deadline is not None
         for task in unfinished:
-            task.wait(max(0.0, deadline - time.monotonic()))
-        return [task for task in unfinished if not task.finished]
+            left = max(0.0, deadline - time.monotonic())
+            if task.ident is not None:
+                task.join(left)  # its thread ends when it finishes or hands off a remote job
+            else:
+                task.wait(left)
+        self.remote.wait_idle(max(0.0, deadline - time.monotonic()))
+        return [task for task in unfinished if not (task.finished or self.remote.holds(task.id))]
 
     def close(self) -> None:
         """Close the history (after `shutdown`); temporary blob and program folders are
         removed."""
+        self.remote.close()
         self._history.close()
         self._blobs.close()
         self._folders.close()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from labthings.core.errors import ActionFailed, ServerBusyError, TaskCancelled
 from labthings.core.jsonvalues import clean_text, now_utc, to_json_value
+from labthings.core.tasks.progress import checked_percent, checked_remaining, report
 from labthings.core.tasks.record import (
     FINISHED,
     TaskState,
@@ -32,12 +35,11 @@ from labthings.core.things.locks import InstrumentLock, Reservation
 if TYPE_CHECKING:
     from labthings.core.programs.folders import WorkFolders
 
-__all__ = ["TaskListener", "TaskThread", "current_task"]
+__all__ = ["Handoff", "Outcome", "TaskListener", "TaskThread", "acting_as", "current_task"]
 
 _logger = logging.getLogger(__name__)
 _current: ContextVar[TaskThread | None] = ContextVar("labthings_current_task", default=None)
 
-MESSAGE_LIMIT = 500
 CANCEL_MESSAGE = "cancellation requested"
 
 TaskListener = Callable[["TaskThread", str, dict[str, Any]], None]
@@ -51,10 +53,26 @@ stored (a large output may be replaced by a link to a blob)."""
 Outcome = tuple[TaskStatus, Any, "dict[str, Any] | None", "str | None"]
 """How a run ended: (status, output, error problem, message)."""
 
+Handoff = Callable[["TaskThread", Any], bool]
+"""Given what the action returned, before it is taken as the output: True if it takes the
+invocation over (a remote job), which then stays unfinished after the thread ends, until
+the taker calls `finish`."""
+
 
 def current_task() -> TaskThread | None:
     """The TaskThread whose action is running the calling code, or None outside a task."""
     return _current.get()
+
+
+@contextmanager
+def acting_as(task: TaskThread) -> Iterator[None]:
+    """Within the block, `current_task()` is `task` (for work done for it in another
+    thread: a remote job's checks), so its progress, data and log land in its record."""
+    token = _current.set(task)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class TaskThread(threading.Thread):
@@ -79,6 +97,7 @@ class TaskThread(threading.Thread):
         requested_by: str | None = None,
         persist: Persist = lambda task, record: record,
         work_folders: WorkFolders | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         task_id = str(uuid.uuid4())
         super().__init__(name=f"labthings-task-{action}-{task_id[:8]}", daemon=True)
@@ -109,6 +128,7 @@ class TaskThread(threading.Thread):
         self._version = 0
         self._listener = listener
         self._persist = persist
+        self._handoff = handoff
         self._done = threading.Event()
         self._cancel_event = threading.Event()
         self._message_before_cancel: str | None = None
@@ -117,6 +137,17 @@ class TaskThread(threading.Thread):
         self.work_folders = work_folders
         """Where this invocation's external programs get their working folder (None: a
         temporary one; see `labthings.core.programs`)."""
+
+    @classmethod
+    def resumed(cls, state: TaskState, version: int, **options: Any) -> TaskThread:
+        """An invocation that was handed off in an earlier run, rebuilt from its `state`
+        and record `version` (a remote job after a restart). Its thread is never started:
+        its taker finishes it. `options` are those of the constructor after `arguments`."""
+        task = cls(thing=state.thing, action=state.action, target=_not_run, arguments={}, **options)
+        task.id = state.id
+        task._state = state
+        task._version = version
+        return task
 
     # -- reading ---------------------------------------------------------------------
 
@@ -176,20 +207,15 @@ class TaskThread(threading.Thread):
 
     # -- changing, from inside the action ------------------------------------------
 
-    def set_progress(self, percent: float | None, message: str | None = None) -> None:
-        """Record progress (clamped to 0-100, None for unknown) and optionally a message."""
-        if percent is not None and (
-            isinstance(percent, bool) or not isinstance(percent, (int, float))
-        ):
-            raise TypeError(f"progress must be a number from 0 to 100, not {percent!r}")
-        progress = None if percent is None else int(round(min(100, max(0, percent))))
-
-        def change(state: TaskState) -> None:
-            state.progress = progress
-            if message is not None:
-                state.message = clean_text(str(message)[:MESSAGE_LIMIT])
-
-        self._update(change)
+    def set_progress(
+        self, percent: float | None, message: str | None = None, *, remaining: float | None = None
+    ) -> None:
+        """Record progress (clamped to 0-100, None for unknown), optionally a message and
+        the seconds `remaining` (else estimated from the progress rate; see progress.py)."""
+        checked_percent(percent)  # raise here, in the caller, for a bad value
+        checked_remaining(remaining)
+        now = time.time()
+        self._update(lambda state: report(state, percent, message, remaining, now))
 
     def update_data(self, values: Mapping[str, Any]) -> None:
         """Merge JSON values into the record's `data`; raises TypeError for non-JSON."""
@@ -323,7 +349,8 @@ class TaskThread(threading.Thread):
                 return
             outcome = self._call()
             self._release_lock()
-            self._finish(outcome)
+            if outcome is not None:  # None: handed off, to be finished by its taker
+                self._finish(outcome)
         finally:
             self._release_lock()
             _current.reset(token)
@@ -341,18 +368,30 @@ class TaskThread(threading.Thread):
             self._tell("update", update)
         return True
 
-    def _call(self) -> Outcome:
-        """Run the action and describe how it ended."""
+    def _call(self) -> Outcome | None:
+        """Run the action and describe how it ended (None: its result was handed off)."""
         try:
             result = self._target_function(**self._arguments)
+            if self._handoff is not None and self._handoff(self, result):
+                return None
         except TaskCancelled:
             return TaskStatus.CANCELLED, None, None, "cancelled"
         except BaseException as error:  # noqa: BLE001 - any failure must end the record
-            if isinstance(error, ActionFailed):  # its message says it all: no traceback
-                _logger.error("action %r (invocation %s) failed: %s", self.action, self.id, error)
-            else:
-                _logger.exception("action %r (invocation %s) failed", self.action, self.id)
-            return TaskStatus.ERROR, None, _error_problem(error), "failed"
+            return self.failure(error)
+        return self.outcome_of(result)
+
+    def failure(self, error: BaseException) -> Outcome:
+        """The outcome of the action (or a check for it) raising `error`, which is logged
+        (with its traceback, unless it is an `ActionFailed`, whose message says it all)."""
+        if isinstance(error, ActionFailed):
+            _logger.error("action %r (invocation %s) failed: %s", self.action, self.id, error)
+        else:
+            _logger.error("action %r (invocation %s) failed", self.action, self.id, exc_info=error)
+        return TaskStatus.ERROR, None, _error_problem(error), "failed"
+
+    def outcome_of(self, result: Any) -> Outcome:
+        """The outcome of the action returning `result`: completed with it as output, or
+        an error if it cannot be sent as JSON."""
         try:
             output = self._dump_output(result)
         except Exception as error:  # noqa: BLE001 - a field may raise anything on a bad value
@@ -371,6 +410,15 @@ class TaskThread(threading.Thread):
             }
             return TaskStatus.ERROR, None, problem, "failed"
         return TaskStatus.COMPLETED, output, None, None
+
+    def amend(self, change: Callable[[TaskState], None]) -> None:
+        """Apply `change` to the state of this unfinished task as one change of its record
+        (for the runner's remote jobs); nothing happens once it has finished."""
+        self._update(change)
+
+    def finish(self, outcome: Outcome) -> None:
+        """End a handed-off task with `outcome` (see `Handoff`); only the first end counts."""
+        self._finish(outcome)
 
     def _update(self, change: Callable[[TaskState], None]) -> None:
         """Apply `change` to an unfinished task and tell the listener the light view."""
@@ -446,6 +494,10 @@ class TaskThread(threading.Thread):
             _logger.exception("a task listener failed on %s of %s", kind, self.id)
         finally:
             self._in_listener = False
+
+
+def _not_run() -> None:
+    raise RuntimeError("a resumed invocation is never run again")
 
 
 def _error_problem(error: BaseException) -> dict[str, Any]:

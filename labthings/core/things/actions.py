@@ -19,6 +19,7 @@ from marshmallow import Schema, fields
 from labthings.core.describe.types import field_for_hint, schema_for_fields
 from labthings.core.errors import ConfigurationError, ValidationError
 from labthings.core.jsonvalues import describe_json_type, flatten_errors
+from labthings.core.tasks.remote_job import RemoteJob
 from labthings.core.things.affordance import Affordance, dump_value, qualified_name
 from labthings.core.things.blob import Blob
 
@@ -180,9 +181,12 @@ def _fields_from_signature(
         except ConfigurationError as error:
             raise ConfigurationError(f"{where}, argument {parameter.name!r}: {error}") from None
     output = None
-    if "return" in hints and hints["return"] is not type(None):
+    returns = hints.get("return", type(None))
+    if typing.get_origin(returns) is RemoteJob:  # the job's output is the action's
+        returns = typing.get_args(returns)[0]
+    if returns is not type(None) and returns is not RemoteJob:
         try:
-            output = field_for_hint(hints["return"])
+            output = field_for_hint(returns)
         except ConfigurationError as error:
             raise ConfigurationError(f"{where}, return value: {error}") from None
     return declared, output

@@ -421,6 +421,7 @@ function renderTask(entry, oldStatus) {
   else bar.value = progress ?? 0;
   $(".percent", li).textContent = progress == null ? "" : `${Math.round(progress)}%`;
   $(".task-message", li).textContent = r.message ?? "";
+  $(".task-timing", li).textContent = done ? "" : timing(r);
   const input = Object.entries(r.input || {}).map(([arg, value]) => `${arg} = ${fmt(value)}`);
   $(".task-input", li).textContent = input.join(", ");
   $(".task-result", li).hidden = !done || (status !== "completed" && !r.error);
@@ -434,6 +435,24 @@ function renderTask(entry, oldStatus) {
   cancel.textContent = cancel.disabled ? "Cancelling…" : "Cancel";
   cancel.setAttribute("aria-label", `Cancel ${name}`);
   if (!quiet && status !== oldStatus) $("#announcer").textContent = `${name}: ${status}`;
+}
+
+/** "about 12 s left · checked 3 times, next at 10:42:07": a running task's time remaining
+ * and a remote job's checks, from its record. */
+function timing(r) {
+  const parts = [];
+  if (r.estimatedRemaining != null) parts.push(`about ${duration(r.estimatedRemaining)} left`);
+  if (r.checks != null) {
+    const next = r.nextCheck ? `, next at ${new Date(r.nextCheck).toLocaleTimeString()}` : "";
+    parts.push(`checked ${r.checks} time${r.checks === 1 ? "" : "s"}${next}`);
+  }
+  return parts.join(" · ");
+}
+
+function duration(seconds) {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
 }
 
 function renderLog(entry) {

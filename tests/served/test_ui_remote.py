@@ -1,0 +1,53 @@
+"""The web page shows a remote job's checks and its time remaining (headless Chromium)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from browser import start_chromium, wait_for
+from selenium.webdriver import Chrome
+from selenium.webdriver.common.by import By
+from served import SUPPORT, ServedLab
+
+pytestmark = pytest.mark.timeout(900)  # the first test may wait for Chromium's install
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[ServedLab]:
+    served = ServedLab(f"{SUPPORT / 'lab_remote.py'}:make_labthing")
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def page(
+    lab: ServedLab, chromium: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Chrome]:
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        driver.get(lab.url)
+        wait_for(driver, lambda d: d.find_element(By.ID, "connection").text == "live")
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_a_remote_job_shows_its_checks_and_time_remaining_until_it_ends(
+    page: Chrome, lab: ServedLab
+) -> None:
+    body = {"seconds": 4, "check": "reporting_poll", "delay": 0.1, "max_interval": 0.3}
+    response = requests.post(
+        f"{lab.url}analyser/actions/analyse",
+        json=body,
+        headers={"Prefer": "respond-async"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    task = wait_for(page, lambda d: d.find_element(By.ID, f"task-{response.json()['id']}"))
+    timing = task.find_element(By.CSS_SELECTOR, ".task-timing")
+    shown = wait_for(page, lambda _: "checked 2 times" in timing.text and timing.text)
+    assert "left" in shown and "next at" in shown, shown
+    wait_for(page, lambda _: task.get_dom_attribute("data-status") == "completed", timeout=15)
+    assert timing.text == "" and not timing.is_displayed()
