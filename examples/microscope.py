@@ -1,5 +1,6 @@
 """A demo lab: a microscope with a stage, a camera, a light, a thermometer, a power
-supply and a spectrometer, all simulated, so it runs anywhere:
+supply and a spectrometer, all simulated, and spectrum analysis (an external program,
+and a simulated analysis service checked as a remote job), so it runs anywhere:
 
     labthings serve examples/microscope.py:labthing
 
@@ -21,6 +22,7 @@ import random
 import time
 from typing import Annotated, Literal
 
+from instruments.analysis import AnalysisThing
 from instruments.power_supply import PowerSupplyThing
 from instruments.spectrometer import SpectrometerThing
 from instruments.stage import StageThing
@@ -154,6 +156,7 @@ def make_labthing(
     lab.add_thing("thermometer", Thermometer())
     lab.add_thing("psu", PowerSupplyThing(psu))
     lab.add_thing("spectrometer", SpectrometerThing(spectrometer))
+    lab.add_thing("analysis", AnalysisThing())
     return lab
 
 

@@ -98,9 +98,11 @@ class StageThing(DriverThing[StageController]):
         self._driver.move_by(dx, dy)
         return self._follow(start, (start[0] + dx, start[1] + dy))
 
-    @action
+    @action(dedupe=True)
     def home(self) -> list[int]:
-        """Move to (0, 0) and return the final [x, y]."""
+        """Move to (0, 0) and return the final [x, y]. A second request while homing
+        joins the one under way (`LabThings-Reused: dedupe`) rather than queueing
+        another trip."""
         start = self._driver.position()
         self._driver.home()
         return self._follow(start, (0, 0))

@@ -16,7 +16,7 @@ def test_the_demo_serves_every_instrument_on_simulators() -> None:
     lab = ServedLab(f"{DEMO}:labthing")
     try:
         index = requests.get(lab.url, timeout=5).json()
-        expected = {"stage", "camera", "light", "thermometer", "psu", "spectrometer"}
+        expected = {"stage", "camera", "light", "thermometer", "psu", "spectrometer", "analysis"}
         assert set(index["things"]) == expected
         for name in index["things"]:
             assert requests.get(f"{lab.url}{name}/", timeout=5).json()["title"]

@@ -1,0 +1,58 @@
+"""The web page follows the demo's external program as it runs: its output lines arrive
+in the task's log, with its progress and time remaining, before it ends (headless
+Chromium)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from browser import start_chromium, wait_for
+from selenium.webdriver import Chrome
+from selenium.webdriver.common.by import By
+from served import ROOT, ServedLab
+
+pytestmark = pytest.mark.timeout(900)  # the first test may wait for Chromium's install
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[ServedLab]:
+    served = ServedLab(f"{ROOT / 'examples' / 'microscope.py'}:labthing")
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def page(
+    lab: ServedLab, chromium: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Chrome]:
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        driver.get(lab.url)
+        wait_for(driver, lambda d: d.find_element(By.ID, "connection").text == "live")
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_a_programs_output_shows_in_the_page_while_it_runs(page: Chrome, lab: ServedLab) -> None:
+    response = requests.post(
+        f"{lab.url}analysis/actions/fit_peak",
+        json={"bootstrap": 40, "delay": 0.1},
+        headers={"Prefer": "respond-async"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    task = wait_for(page, lambda d: d.find_element(By.ID, f"task-{response.json()['id']}"))
+
+    def running_with_output() -> bool:
+        lines = task.find_elements(By.CSS_SELECTOR, ".log-lines li")
+        return task.get_dom_attribute("data-status") == "running" and any(
+            "bootstrap" in line.get_attribute("textContent") for line in lines
+        )
+
+    wait_for(page, lambda _: running_with_output())
+    timing = task.find_element(By.CSS_SELECTOR, ".task-timing")
+    assert wait_for(page, lambda _: "left" in timing.get_attribute("textContent"))
+    wait_for(page, lambda _: task.get_dom_attribute("data-status") == "completed", timeout=30)
