@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from browser import start_chromium, wait_for
+from browser import live_page, wait_for
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from served import ROOT, ServedLab
@@ -27,13 +27,8 @@ def lab() -> Iterator[ServedLab]:
 def page(
     lab: ServedLab, chromium: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Chrome]:
-    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        driver.get(lab.url)
-        wait_for(driver, lambda d: d.find_element(By.ID, "connection").text == "live")
+    with live_page(lab.url, tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_a_programs_output_shows_in_the_page_while_it_runs(page: Chrome, lab: ServedLab) -> None:

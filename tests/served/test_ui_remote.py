@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from browser import start_chromium, wait_for
+from browser import live_page, wait_for
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from served import SUPPORT, ServedLab
@@ -25,13 +25,8 @@ def lab() -> Iterator[ServedLab]:
 def page(
     lab: ServedLab, chromium: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Chrome]:
-    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        driver.get(lab.url)
-        wait_for(driver, lambda d: d.find_element(By.ID, "connection").text == "live")
+    with live_page(lab.url, tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_a_remote_job_shows_its_checks_and_time_remaining_until_it_ends(

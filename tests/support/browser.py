@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 T = TypeVar("T")
@@ -92,3 +94,16 @@ def wait_for(
 ) -> T:
     """`condition`'s first truthy result, polled every 50 ms for at most `timeout` s."""
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+
+
+@contextmanager
+def live_page(url: str, profile: Path) -> Iterator[webdriver.Chrome]:
+    """Chromium on the web page at `url`, once it says its event stream is live; quit
+    afterwards."""
+    driver = start_chromium(profile)
+    try:
+        driver.get(url)
+        wait_for(driver, lambda d: d.find_element(By.ID, "connection").text == "live")
+        yield driver
+    finally:
+        driver.quit()
