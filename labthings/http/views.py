@@ -24,11 +24,13 @@ from labthings.http.prefer import Preferences
 from labthings.http.requests import parse_seconds, server_root
 from labthings.http.responses import json_response
 from labthings.http.services import Services, ServiceView
+from labthings.http.synchronous import output_response, wants_output
 from labthings.http.ui import prefers_html
 
 __all__ = [
     "ActionView",
     "IndexView",
+    "IntroductionView",
     "InvocationView",
     "InvocationsView",
     "OutputView",
@@ -78,6 +80,14 @@ class IndexView(ServiceView):
         return json_response(self.services.index(server_root(request)))
 
 
+class IntroductionView(ServiceView):
+    """`GET /.well-known/wot`: the server's own TD, linking to each Thing's (WoT Discovery)."""
+
+    def get(self) -> Response:
+        document = self.services.introduction(server_root(request))
+        return json_response(document, mimetype="application/td+json")
+
+
 class ThingView(ServiceView):
     """`GET /<thing>/`: the Thing Description."""
 
@@ -119,12 +129,17 @@ class PropertyView(ServiceView):
 
 
 class ActionView(ServiceView):
-    """`POST /<thing>/actions/<name>` starts an invocation; `GET` lists its invocations."""
+    """`POST /<thing>/actions/<name>` starts an invocation; `GET` lists its invocations.
 
-    def post(self, thing: str, name: str) -> Response:
+    With `?sync=true` the POST answers with the output once the invocation ends
+    (`synchronous.py`), or as without it if it is still running at `max_wait`.
+    """
+
+    def post(self, thing: str, name: str) -> BaseResponse:
         services = self.services
         entry = services.registry.get(thing)
         affordance = entry.affordance(name, ActionAffordance)
+        synchronous = wants_output(request.args)
         body = json_body(request, services.settings.max_json_depth)
         preferences = Preferences.parse(
             request.headers.getlist("Prefer"), affordance.wait, services.settings.max_wait
@@ -132,11 +147,14 @@ class ActionView(ServiceView):
         task = services.runner.invoke(
             entry, affordance, {} if body is NO_BODY else body, requested_by=request.remote_user
         )
-        if preferences.wait > 0:
-            task.wait(preferences.wait)
         root = server_root(request)
+        if synchronous:
+            if task.wait(services.settings.max_wait):
+                return output_response(task, affordance, services.runner, root)
+        elif preferences.wait > 0:
+            task.wait(preferences.wait)
         headers = {"Location": record_href(root, task.id)}
-        if preferences.applied:
+        if preferences.applied and not synchronous:
             headers["Preference-Applied"] = preferences.applied
         return _record_response(task, root, 201, headers)
 

@@ -32,7 +32,11 @@ class ActionAffordance(Affordance):
 
     `wait` is how long a POST waits for the task before answering (seconds); `lock`
     says whether the task takes its Thing's instrument lock; `safe` and `idempotent`
-    are published in the Thing Description.
+    are published in the Thing Description. `synchronous` (the TD's member) says which
+    invokeaction form the TD lists first: True, the one whose POST answers with the
+    output once the action ends (what generic WoT consumers can use); False, for
+    actions longer than an HTTP request should wait, the one answering at once with an
+    invocation record to follow.
     """
 
     kind = "action"
@@ -45,6 +49,7 @@ class ActionAffordance(Affordance):
         lock: bool = True,
         safe: bool = False,
         idempotent: bool = False,
+        synchronous: bool = True,
         title: str | None = None,
         description: str | None = None,
     ) -> None:
@@ -60,6 +65,7 @@ class ActionAffordance(Affordance):
         self.lock = lock
         self.safe = safe
         self.idempotent = idempotent
+        self.synchronous = synchronous
         self.input_fields, self.output_field = _fields_from_signature(func)
         self.input_schema: Schema = schema_for_fields(
             f"{_camel(self.name)}Input", self.input_fields
@@ -116,6 +122,7 @@ def action(
     lock: bool = True,
     safe: bool = False,
     idempotent: bool = False,
+    synchronous: bool = True,
     title: str | None = None,
     description: str | None = None,
 ) -> Callable[[ActionFunction], ActionAffordance]: ...
@@ -126,7 +133,9 @@ def action(
 
     Options: `wait` (seconds a POST waits for the result, default 1), `lock` (take the
     Thing's instrument lock while running, default True), `safe`, `idempotent`,
-    `title`, `description` (default: the docstring).
+    `synchronous` (default True: the TD offers the POST that answers with the output
+    first; False for actions that take minutes), `title`, `description` (default: the
+    docstring).
     """
     if func is not None:
         return ActionAffordance(func, **options)
