@@ -8,8 +8,8 @@ artifacts/node-wot-operations.md at the end of the module.
 from __future__ import annotations
 
 import math
+import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import requests
 from served import ROOT, ServedLab
-from wot_consumer import run_plan
+from tokens_for_tests import create_token
+from wot_consumer import NODE_WOT, run_plan
 
 DEMO = ROOT / "examples" / "microscope.py"
 WOT_LAB = ROOT / "tests" / "support" / "wot_lab.py"
@@ -280,15 +281,7 @@ def test_failures_and_outputs_of_every_kind(bench: ServedLab, node_wot: str) -> 
 
 def test_with_access_tokens_everything_but_streams_works(node_wot: str) -> None:
     with tempfile.TemporaryDirectory(prefix="labthings-wot-tokens-") as folder:
-        made = subprocess.run(
-            [sys.executable, "-m", "labthings", "token", "create", "wot"]
-            + ["--scope", "control", "--data-dir", folder],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        token = made.stdout.strip().splitlines()[-1]
+        token = create_token(Path(folder), "wot", "control")
         lab = ServedLab(f"{DEMO}:labthing", extra=["--data-dir", str(Path(folder))])
         try:
             headers = {"Authorization": f"Bearer {token}"}
@@ -316,3 +309,17 @@ def test_with_access_tokens_everything_but_streams_works(node_wot: str) -> None:
     record("with a bearer token", "requestThingDescription", "refused: node-wot sends no token")
     record("with a bearer token", "read, write, invoke (TD given)", "work")
     record("with a bearer token", "observe, subscribe", "refused: its EventSource sends no token")
+
+
+def test_the_readme_example_runs(demo: ServedLab, node_wot: str, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"### Generic WoT consumers.*?```js\n(.*?)```", readme, re.S)
+    assert example is not None
+    script = example.group(1).replace("http://127.0.0.1:7485/", demo.url)
+    (tmp_path / "example.mjs").write_text(script + "setTimeout(() => process.exit(0), 2000);\n")
+    (tmp_path / "node_modules").symlink_to(NODE_WOT / "node_modules")
+    ran = subprocess.run(
+        ["node", "example.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[:3] == ["[ 400, 100 ]"] * 3  # moved, read, observed
