@@ -11,7 +11,8 @@ cannot query an invocation afterwards, so this form waits for the invocation to 
   `409` if it was cancelled; each problem's `instance` is the invocation record;
 - `201` with the invocation record, as a POST without `sync` does, if it is still
   running at `max_wait` (the Profile's Asynchronous Action Response, which conforming
-  consumers accept too).
+  consumers accept too), or if the request states a `Prefer` (`respond-async`,
+  `wait=N`): a client that says how long to wait wants the record.
 
 Every invocation has its record either way, listed under `/actions`.
 """
@@ -81,7 +82,8 @@ def document(operation: dict[str, Any], target: Target) -> None:
             "name": QUERY,
             "in": "query",
             "description": "true: wait for the invocation to end (up to the server's max_wait)"
-            " and answer with its output alone (WoT Profile: Synchronous Action Response).",
+            " and answer with its output alone (WoT Profile: Synchronous Action Response),"
+            " unless a `Prefer` header asks for the record.",
             "schema": {"type": "boolean"},
         }
     )

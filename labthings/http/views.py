@@ -132,7 +132,8 @@ class ActionView(ServiceView):
     """`POST /<thing>/actions/<name>` starts an invocation; `GET` lists its invocations.
 
     With `?sync=true` the POST answers with the output once the invocation ends
-    (`synchronous.py`), or as without it if it is still running at `max_wait`.
+    (`synchronous.py`), or as without it if it is still running at `max_wait` or the
+    request states a `Prefer` (`wait=N`, `respond-async`).
     """
 
     def post(self, thing: str, name: str) -> BaseResponse:
@@ -144,6 +145,9 @@ class ActionView(ServiceView):
         preferences = Preferences.parse(
             request.headers.getlist("Prefer"), affordance.wait, services.settings.max_wait
         )
+        # A client stating a `Prefer` (a labthings client following progress) gets the
+        # record even from the synchronous form.
+        synchronous = synchronous and preferences.applied is None
         task = services.runner.invoke(
             entry, affordance, {} if body is NO_BODY else body, requested_by=request.remote_user
         )
@@ -154,7 +158,7 @@ class ActionView(ServiceView):
         elif preferences.wait > 0:
             task.wait(preferences.wait)
         headers = {"Location": record_href(root, task.id)}
-        if preferences.applied and not synchronous:
+        if preferences.applied:
             headers["Preference-Applied"] = preferences.applied
         return _record_response(task, root, 201, headers)
 

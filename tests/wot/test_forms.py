@@ -79,6 +79,15 @@ def test_bad_input_is_refused_before_anything_starts(bench_client: FlaskClient) 
     assert plain.status_code == 201 and plain.get_json()["status"] == "completed"
 
 
+def test_a_client_stating_a_preference_gets_the_record(bench_client: FlaskClient) -> None:
+    for prefer in ("respond-async", "wait=5"):
+        answer = bench_client.post(
+            "/bench/actions/scan?sync=true", json={"seconds": 0}, headers={"Prefer": prefer}
+        )
+        assert answer.status_code == 201 and answer.headers["Preference-Applied"] == prefer
+        assert answer.get_json()["href"] == answer.headers["Location"]
+
+
 def test_a_cancelled_invocation_is_a_conflict(bench: LabThing, bench_client: FlaskClient) -> None:
     answers: list[Any] = []
 
