@@ -170,7 +170,7 @@ def test_observe_a_property_and_receive_each_change(demo: ServedLab, node_wot: s
     assert results[2]["values"] == [initial]  # the value now, first
     assert results[-2] == {"op": "collect", "ok": True, "values": [initial, *changes], "errors": []}
     record("observeProperty", "light.brightness, 3 writes", "the value now, then each change")
-    record("unobserveProperty", "light.brightness", "the stream closed")
+    record("unobserveProperty", "light.brightness", "stop() resolves (same form and href)")
 
 
 def test_subscribe_to_an_event_and_receive_it(demo: ServedLab, node_wot: str) -> None:
@@ -186,7 +186,7 @@ def test_subscribe_to_an_event_and_receive_it(demo: ServedLab, node_wot: str) ->
     assert [event["frame"] for event in events] == [1, 2, 3]
     assert all(isinstance(event["peak"], float) for event in events)
     record("subscribeEvent", "camera.frame_ready during acquire", "each of 3 events, in order")
-    record("unsubscribeEvent", "camera.frame_ready", "the stream closed")
+    record("unsubscribeEvent", "camera.frame_ready", "stop() resolves (same form and href)")
 
 
 INVOCATIONS: list[tuple[str, str, dict[str, Any] | None]] = [
