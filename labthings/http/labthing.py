@@ -12,6 +12,7 @@ from flask import Flask
 
 from labthings.core.access.tokens import TokenStore
 from labthings.core.datadir import DataDirLock
+from labthings.core.describe.introduction import server_description
 from labthings.core.describe.openapi import build_openapi
 from labthings.core.describe.td import ThingDescriptionBuilder
 from labthings.core.errors import ConfigurationError, ThingOpenError
@@ -175,6 +176,7 @@ class LabThing:
             hub=self.hub,
             settings=self.settings,
             index=self.index,
+            introduction=self.introduction,
             descriptions={
                 entry.name: ThingDescriptionBuilder(entry, secured) for entry in self.registry
             },
@@ -236,6 +238,17 @@ class LabThing:
                 {"rel": "events", "href": f"{root}events"},
             ],
         }
+
+    def introduction(self, root: str) -> dict[str, Any]:
+        """The server's own TD (`GET /.well-known/wot`, WoT Discovery) for a server
+        reached at `root` (ending with '/'): it links to each Thing's TD."""
+        return server_description(
+            title=self.title,
+            description=self.description,
+            things=[(entry.name, type(entry.thing).thing_title()) for entry in self.registry],
+            root=root,
+            secured=self.access.secured(),
+        )
 
     def open(self) -> None:
         """Enter every Thing in the order added; on a failure, exit those already entered.

@@ -16,7 +16,16 @@ from werkzeug.routing import BaseConverter
 from labthings.core.describe.openapi import Fragment
 from labthings.core.describe.routes import PATH_VARIABLES, ROUTES, flask_rule
 from labthings.core.errors import ConfigurationError
-from labthings.http import bodies, etags, idempotency, longpoll, pagination, prefer, sse
+from labthings.http import (
+    bodies,
+    etags,
+    idempotency,
+    longpoll,
+    pagination,
+    prefer,
+    sse,
+    synchronous,
+)
 from labthings.http.docs import DocsAsset, DocsPage, OpenAPIDocument
 from labthings.http.services import Services, ServiceView
 from labthings.http.streams import (
@@ -31,6 +40,7 @@ from labthings.http.ui import UiAsset, UiPage
 from labthings.http.views import (
     ActionView,
     IndexView,
+    IntroductionView,
     InvocationsView,
     InvocationView,
     OutputView,
@@ -42,6 +52,7 @@ __all__ = ["FEATURE_DOCS", "VIEWS", "register_routes"]
 
 VIEWS: Mapping[str, type[ServiceView]] = {
     "index": IndexView,
+    "well-known": IntroductionView,
     "thing": ThingView,
     "property": PropertyView,
     "property-events": PropertyStream,
@@ -69,7 +80,9 @@ FEATURE_DOCS: Mapping[str, Fragment] = {
     "json-body": bodies.document,
     "prefer": prefer.document,
     "idempotency": idempotency.document,
+    "synchronous": synchronous.document,
     "event-stream": sse.document,
+    "unnamed-messages": sse.document_unnamed,
 }
 
 

@@ -30,6 +30,8 @@ class Services:
     settings: Settings
     index: Callable[[str], dict[str, Any]]
     """The `GET /` document for a server root."""
+    introduction: Callable[[str], dict[str, Any]]
+    """The server's own TD (`GET /.well-known/wot`) for a server root."""
     descriptions: Mapping[str, ThingDescriptionBuilder]
     """Each Thing's TD builder, by Thing name."""
     openapi: dict[str, Any]

@@ -1,7 +1,10 @@
 """Server-Sent Events responses over hub subscriptions.
 
 Each stream sends `event:`/`id:`/`data:` messages (ids are `<hub epoch>.<n>`, so a
-client's `Last-Event-ID` resumes from the replay buffer of the same server run), a
+client's `Last-Event-ID` resumes from the replay buffer of the same server run), or,
+where `?messages=unnamed` asks (the `unnamed-messages` feature, which TD forms use),
+messages without an event name: generic WoT consumers (node-wot) listen only to those
+and read each one's data as the value. Streams also send a
 `: keep-alive` comment after every quiet heartbeat interval, and a `missed` event with
 a count when the client fell behind and updates were dropped. A stream ends when the
 client goes away, when `until(event)` says so, or when the server shuts down.
@@ -9,19 +12,39 @@ client goes away, when `until(event)` says so, or when the server shuts down.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any
 
 from flask import Request, Response
 
 from labthings.core.describe.operations import Target, problem_response
+from labthings.core.errors import ValidationError
 from labthings.core.jsonvalues import json_text
 from labthings.core.live.hub import Event, EventHub, Missed, Subscription
 
-__all__ = ["Transform", "document", "last_event_id", "sse_response"]
+__all__ = [
+    "Transform",
+    "document",
+    "document_unnamed",
+    "last_event_id",
+    "sse_response",
+    "unnamed_messages",
+]
 
-Transform = Callable[[Event], tuple[str, Any]]
-"""An event's SSE message name and data."""
+Transform = Callable[[Event], tuple[str | None, Any]]
+"""An event's SSE message name (None: unnamed) and data."""
+_MESSAGES = ("named", "unnamed")
+
+
+def unnamed_messages(args: Mapping[str, str]) -> bool:
+    """Whether `?messages=unnamed` asks for messages without event names (422 for a
+    value other than `named` or `unnamed`)."""
+    raw = args.get("messages", "named")
+    if raw not in _MESSAGES:
+        raise ValidationError(
+            "invalid query parameters", {"messages": [f"{raw!r} is not named or unnamed"]}
+        )
+    return raw == "unnamed"
 
 
 def last_event_id(request: Request, hub: EventHub) -> tuple[int | None, bool]:
@@ -35,8 +58,8 @@ def last_event_id(request: Request, hub: EventHub) -> tuple[int | None, bool]:
     return None, True
 
 
-def _message(kind: str, data: Any, event_id: str | None = None) -> str:
-    lines = [f"event: {kind}"]
+def _message(kind: str | None, data: Any, event_id: str | None = None) -> str:
+    lines = [] if kind is None else [f"event: {kind}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
     lines.append("data: " + json_text(data))
@@ -48,7 +71,7 @@ def sse_response(
     subscription: Subscription,
     *,
     heartbeat: float,
-    first: Iterable[tuple[str, Any]] = (),
+    first: Iterable[tuple[str | None, Any]] = (),
     transform: Transform = lambda event: (event.kind, event.data),
     until: Callable[[Event], bool] = lambda event: False,
     resumed_elsewhere: bool = False,
@@ -147,3 +170,18 @@ def document(operation: dict[str, Any], target: Target) -> None:
     }
     responses.setdefault("404", {"description": "Unknown thing, affordance or invocation."})
     responses["503"] = problem_response("As many streams as the server allows are open.")
+
+
+def document_unnamed(operation: dict[str, Any], target: Target) -> None:
+    """The `messages` query parameter (`unnamed`: data-only messages) and its 422."""
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "messages",
+            "in": "query",
+            "description": "`unnamed`: messages without an event name, each one's data the"
+            " value alone (what generic WoT consumers such as node-wot read; TD forms ask"
+            " for it); `named` (the default): messages named as described.",
+            "schema": {"type": "string", "enum": list(_MESSAGES), "default": "named"},
+        }
+    )
+    operation["responses"]["422"] = problem_response("`messages` is not named or unnamed.", True)

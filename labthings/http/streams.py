@@ -13,7 +13,7 @@ from labthings.core.things.events import EventAffordance
 from labthings.core.things.properties import PropertyAffordance
 from labthings.http.requests import server_root
 from labthings.http.services import ServiceView
-from labthings.http.sse import Transform, last_event_id, sse_response
+from labthings.http.sse import Transform, last_event_id, sse_response, unnamed_messages
 
 __all__ = [
     "AllTasksStream",
@@ -37,12 +37,14 @@ class _Stream(ServiceView):
         until: Callable[[Event], bool] = lambda event: False,
         ends_after_first: Callable[[list[tuple[str, Any]]], bool] = lambda messages: False,
         resumable: bool = True,
+        unnamed: bool = False,
     ) -> Response:
         """Subscribe, then read `first()` (so nothing between the two is lost), then stream.
 
         A client resuming with `Last-Event-ID` gets the replayed events instead of
         `first()`: the current state would otherwise arrive before older changes. With
-        `resumable=False` every connection starts from `first()`.
+        `resumable=False` every connection starts from `first()`; with `unnamed` the
+        messages carry no event name (`missed` still does).
         """
         resume_after, elsewhere = last_event_id(request, self.services.hub)
         if not resumable:
@@ -56,14 +58,22 @@ class _Stream(ServiceView):
         except BaseException:
             subscription.close()
             raise
+        messages: list[tuple[str | None, Any]] = [
+            (None if unnamed else kind, data) for kind, data in initial
+        ]
+
+        def message(event: Event) -> tuple[str | None, Any]:
+            kind, data = transform(event)
+            return (None if unnamed else kind), data
+
         return sse_response(
             self.services.hub,
             subscription,
             heartbeat=self.services.settings.sse_heartbeat,
             resumed_elsewhere=elsewhere,
-            first=initial,
+            first=messages,
             only_first=ends,
-            transform=transform,
+            transform=message,
             until=until,
         )
 
@@ -118,15 +128,17 @@ class AllTasksStream(_Stream):
 
 class PropertyStream(_Stream):
     """`GET /<thing>/properties/<name>/events`: the value now, then every change
-    (event name: the property's name, data: the value)."""
+    (event name: the property's name, or none with `?messages=unnamed`; data: the value)."""
 
     def get(self, thing: str, name: str) -> Response:
         entry = self.services.registry.get(thing)
         affordance = entry.affordance(name, PropertyAffordance)
+        unnamed = unnamed_messages(request.args)
         topic = f"property/{entry.name}/{name}"
         return self._respond(
             lambda event: event.topic == topic,
             first=lambda: [(name, entry.read_property(affordance))],
+            unnamed=unnamed,
         )
 
 
@@ -139,12 +151,14 @@ class ThingEventsStream(_Stream):
 
 
 class ThingEventStream(_Stream):
-    """`GET /<thing>/events/<name>`: one event of the Thing."""
+    """`GET /<thing>/events/<name>`: one event of the Thing (unnamed messages with
+    `?messages=unnamed`)."""
 
     def get(self, thing: str, name: str) -> Response:
         entry = self.services.registry.get(thing)
         topic = f"event/{entry.name}/{entry.affordance(name, EventAffordance).name}"
-        return self._respond(lambda event: event.topic == topic)
+        unnamed = unnamed_messages(request.args)
+        return self._respond(lambda event: event.topic == topic, unnamed=unnamed)
 
 
 class EverythingStream(_Stream):
@@ -169,7 +183,7 @@ class EverythingStream(_Stream):
                 return bool(event.data.get("thing") == thing)
             return event.topic.split("/")[1] == thing
 
-        def transform(event: Event) -> tuple[str, Any]:
+        def transform(event: Event) -> tuple[str | None, Any]:
             family, _, rest = event.topic.partition("/")
             if family == "property":
                 owner, _, name = rest.partition("/")

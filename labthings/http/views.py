@@ -25,11 +25,13 @@ from labthings.http.prefer import Preferences
 from labthings.http.requests import parse_seconds, server_root
 from labthings.http.responses import json_response
 from labthings.http.services import Services, ServiceView
+from labthings.http.synchronous import output_response, wants_output
 from labthings.http.ui import prefers_html
 
 __all__ = [
     "ActionView",
     "IndexView",
+    "IntroductionView",
     "InvocationView",
     "InvocationsView",
     "OutputView",
@@ -87,6 +89,14 @@ class IndexView(ServiceView):
         return json_response(self.services.index(server_root(request)))
 
 
+class IntroductionView(ServiceView):
+    """`GET /.well-known/wot`: the server's own TD, linking to each Thing's (WoT Discovery)."""
+
+    def get(self) -> Response:
+        document = self.services.introduction(server_root(request))
+        return json_response(document, mimetype="application/td+json")
+
+
 class ThingView(ServiceView):
     """`GET /<thing>/`: the Thing Description."""
 
@@ -128,13 +138,19 @@ class PropertyView(ServiceView):
 
 
 class ActionView(ServiceView):
-    """`POST /<thing>/actions/<name>` starts an invocation; `GET` lists its invocations."""
+    """`POST /<thing>/actions/<name>` starts an invocation; `GET` lists its invocations.
 
-    def post(self, thing: str, name: str) -> Response:
+    With `?sync=true` the POST answers with the output once the invocation ends
+    (`synchronous.py`), or as without it if it is still running at `max_wait` or the
+    request states a `Prefer` (`wait=N`, `respond-async`).
+    """
+
+    def post(self, thing: str, name: str) -> BaseResponse:
         services = self.services
         entry = services.registry.get(thing)
         affordance = entry.affordance(name, ActionAffordance)
         key = idempotency_key(request)
+        synchronous = wants_output(request.args)
         body = json_body(request, services.settings.max_json_depth)
         preferences = Preferences.parse(
             request.headers.getlist("Prefer"), affordance.wait, services.settings.max_wait
@@ -147,9 +163,17 @@ class ActionView(ServiceView):
             key=key,
         )
         task = invoked.invocation
-        if preferences.wait > 0:
-            task.wait(preferences.wait)
         root = server_root(request)
+        # A client stating a `Prefer` (a labthings client following progress) gets the
+        # record even from the synchronous form.
+        if synchronous and preferences.applied is None:
+            if task.wait(services.settings.max_wait):
+                response = output_response(task, affordance, services.runner, root)
+                if invoked.reused is not None:
+                    response.headers[REUSED_HEADER] = invoked.reused.value
+                return response
+        elif preferences.wait > 0:
+            task.wait(preferences.wait)
         href = record_href(root, task.id)
         headers = {"Location": href}
         if preferences.applied:

@@ -1,5 +1,6 @@
-"""The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`, and
-`labthings token create|list|revoke` to manage the access tokens of a data folder.
+"""The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`,
+`labthings token create|list|revoke` to manage the access tokens of a data folder, and
+`labthings discover` to list the servers on the local network.
 
 A failed start is reported in one line on stderr, `labthings: ...`, with exit status 2
 when the target or the command line is wrong and 1 when serving failed; at debug level
@@ -26,6 +27,7 @@ from labthings.core.datadir import DATA_DIR_ENV, DataDirInUse, data_dir, default
 from labthings.core.errors import ConfigurationError, ThingOpenError
 from labthings.http.labthing import LabThing
 from labthings.http.security import Access
+from labthings.serving import discover_command
 from labthings.serving.console import configure_logging
 from labthings.serving.server import DEFAULT_THREADS, ListenError, serve
 from labthings.serving.targets import TargetError, load_labthing, read_options
@@ -50,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "token":
         return _token_command(arguments)
+    if arguments.command == "discover":
+        return discover_command.run(arguments)
     return _serve_command(arguments)
 
 
@@ -111,6 +115,7 @@ def _serve_command(arguments: argparse.Namespace) -> int:
             threads=arguments.threads,
             access_log=debug,
             ready=started,
+            mdns=arguments.mdns,
         )
     except ListenError as error:
         return _fail(_cannot_listen(error), 1)
@@ -247,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _token_parser(commands, data)
+    discover_command.add_parser(commands)
     serve_command = commands.add_parser("serve", parents=[data], help="serve a LabThing over HTTP")
     serve_command.add_argument("target", help="FILE.py:NAME or module:NAME (NAME: labthing)")
     serve_command.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
@@ -283,6 +289,12 @@ def _parser() -> argparse.ArgumentParser:
         const="debug",
         dest="log_level",
         help="the same as --log-level debug",
+    )
+    serve_command.add_argument(
+        "--mdns",
+        action="store_true",
+        help="advertise the server on the local network by DNS-SD (_wot._tcp and "
+        "_labthing._tcp), for `labthings discover`; on a loopback --host, on this PC only",
     )
     serve_command.add_argument(
         "--no-auth",

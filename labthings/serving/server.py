@@ -27,6 +27,7 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from labthings.discovery.advertise import AdvertiseError, Advertiser
 from labthings.http.labthing import LabThing
 from labthings.serving.console import AccessLog
 from labthings.serving.engine import Engine, bind
@@ -77,6 +78,7 @@ def serve(
     threads: int = DEFAULT_THREADS,
     access_log: bool = False,
     ready: threading.Event | None = None,
+    mdns: bool = False,
 ) -> None:
     """Serve until SIGINT/SIGTERM: listen, open the Things, serve, then close them.
 
@@ -84,7 +86,9 @@ def serve(
     `threads` caps the threads running the app (see `DEFAULT_THREADS`). `access_log`
     logs a DEBUG line per request (`AccessLog`). `ready` is set once the socket is
     listening and the Things are open (useful when serving from a thread; stopping then
-    still takes a signal, which only the main thread receives).
+    still takes a signal, which only the main thread receives). `mdns` advertises the
+    server over DNS-SD while it serves (`labthings.discovery.advertise`); if that fails,
+    it says why and serves anyway.
     """
     app: WSGIApplication = BodyLimit(labthing.create_app(), labthing.settings.max_body_bytes)
     streams = getattr(labthing.settings, "max_streams", 0)
@@ -122,12 +126,34 @@ def serve(
                 )
                 if ready is not None:
                     ready.set()
-                shutdown.wait()
+                advertiser = _advertise(labthing, host, engine.address[1]) if mdns else None
+                try:
+                    shutdown.wait()
+                finally:
+                    if advertiser is not None:
+                        advertiser.close()
         finally:
             shutdown()
             _restore_handlers(previous)
             engine.stop()  # a start that failed half-way leaves nothing serving
     _logger.info("stopped")
+
+
+def _advertise(labthing: LabThing, host: str, port: int) -> Advertiser | None:
+    """The server advertised over DNS-SD, or None (and a warning saying why)."""
+    advertiser = Advertiser(
+        title=labthing.title, description=labthing.description, host=host, port=port
+    )
+    try:
+        name = advertiser.start()
+    except AdvertiseError as error:
+        _logger.warning("not advertised over mDNS: %s", error)
+        return None
+    where = "on the network"
+    if advertiser.local_only:
+        where = "on this PC only (it listens on loopback)"
+    _logger.info("advertised over mDNS as %r (_wot._tcp, _labthing._tcp) %s", name, where)
+    return advertiser
 
 
 class _Shutdown:

@@ -13,7 +13,7 @@ from marshmallow import fields
 from marshmallow.validate import Range
 
 from labthings import ConfigurationError, Thing, action, thing_event, thing_property
-from labthings.core.describe.td import TD_CONTEXT, ThingDescriptionBuilder
+from labthings.core.describe.td import TD_CONTEXT, TD_CONTEXT_V1, ThingDescriptionBuilder
 from labthings.core.things.registry import ThingEntry, ThingRegistry
 
 ROOT = "http://127.0.0.1:7485/"
@@ -96,7 +96,12 @@ def td(stage_entry: ThingEntry) -> dict[str, Any]:
 
 
 def forms_by_op(forms: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {form["op"]: form for form in forms}
+    """The first form of each operation (a form serving several is listed under each)."""
+    found: dict[str, dict[str, Any]] = {}
+    for form in forms:
+        for op in [form["op"]] if isinstance(form["op"], str) else form["op"]:
+            found.setdefault(op, form)
+    return found
 
 
 @pytest.mark.parametrize("thing", [Stage(), Bare()], ids=["stage", "bare"])
@@ -117,7 +122,8 @@ def test_every_td_is_valid_against_the_w3c_schema(
 
 
 def test_top_level_terms(td: dict[str, Any], stage_entry: ThingEntry) -> None:
-    assert td["@context"][0] == TD_CONTEXT
+    # TD 1.0's context first (node-wot's schema wants it), then TD 1.1's, as 1.1 allows.
+    assert td["@context"][:2] == [TD_CONTEXT_V1, TD_CONTEXT]
     assert td["id"] == stage_entry.thing_id
     assert td["title"] == "Stage"
     assert td["description"] == "A motorised stage."
@@ -185,25 +191,28 @@ def test_writable_property(td: dict[str, Any]) -> None:
     assert speed["readOnly"] is False and speed["writeOnly"] is False
     assert speed["observable"] is True
     forms = forms_by_op(speed["forms"])
-    assert set(forms) == {"readproperty", "writeproperty", "observeproperty"}
+    assert set(forms) == {"readproperty", "writeproperty", "observeproperty", "unobserveproperty"}
     assert forms["readproperty"]["htv:methodName"] == "GET"
     assert forms["writeproperty"]["htv:methodName"] == "PUT"
     for op in ("readproperty", "writeproperty"):
-        assert urljoin(td["base"], forms[op]["href"]) == ROOT + "stage/properties/speed"
+        assert forms[op]["href"] == ROOT + "stage/properties/speed"  # absolute
         assert forms[op]["contentType"] == "application/json"
 
 
 def test_computed_property_with_a_setter_is_writable(td: dict[str, Any]) -> None:
     label = td["properties"]["label"]
     assert label["type"] == "string" and label["readOnly"] is False
-    assert set(forms_by_op(label["forms"])) == {"readproperty", "writeproperty", "observeproperty"}
+    assert set(forms_by_op(label["forms"])) >= {"readproperty", "writeproperty", "observeproperty"}
 
 
 def test_read_only_property_has_no_write_form(td: dict[str, Any]) -> None:
     position = td["properties"]["position"]
     assert position["type"] == "array" and position["items"] == {"type": "integer"}
     assert position["readOnly"] is True
-    assert [form["op"] for form in position["forms"]] == ["readproperty", "observeproperty"]
+    assert [form["op"] for form in position["forms"]] == [
+        "readproperty",
+        ["observeproperty", "unobserveproperty"],
+    ]
     assert position["forms"][0]["htv:methodName"] == "GET"
 
 
@@ -235,7 +244,7 @@ def test_action_input_schema(td: dict[str, Any]) -> None:
 
 def test_action_flags(td: dict[str, Any]) -> None:
     for affordance in td["actions"].values():
-        assert affordance["synchronous"] is False
+        assert affordance["synchronous"] is True  # unless declared otherwise
     assert td["actions"]["move"]["safe"] is False
     assert td["actions"]["move"]["idempotent"] is False
     assert td["actions"]["status"]["safe"] is True
@@ -256,29 +265,69 @@ def test_action_returning_a_dict_and_taking_a_pair(td: dict[str, Any]) -> None:
     assert "output" not in td["actions"]["goto"]
 
 
+RECORD = [{"success": True, "contentType": "application/json", "schema": "invocation"}]
+
+
 @pytest.mark.parametrize("name", ["move", "home", "status", "goto"])
 def test_action_forms_resolve_to_the_routes(td: dict[str, Any], name: str) -> None:
     affordance = td["actions"][name]
-    forms = forms_by_op(affordance["forms"])
-    assert set(forms) == {"invokeaction", "queryaction", "cancelaction"}
-    expected = {
-        "invokeaction": ("POST", f"{ROOT}stage/actions/{name}"),
-        "queryaction": ("GET", f"{ROOT}actions/{{id}}"),
-        "cancelaction": ("DELETE", f"{ROOT}actions/{{id}}"),
-    }
-    for op, (method, url) in expected.items():
-        assert forms[op]["htv:methodName"] == method
-        assert urljoin(td["base"], forms[op]["href"]) == url
-        assert forms[op]["contentType"] == "application/json"
+    expected = [
+        ("invokeaction", "POST", f"{ROOT}stage/actions/{name}?sync=true"),
+        ("invokeaction", "POST", f"{ROOT}stage/actions/{name}"),
+        ("queryaction", "GET", f"{ROOT}actions/{{id}}"),
+        ("cancelaction", "DELETE", f"{ROOT}actions/{{id}}"),
+    ]
+    forms = affordance["forms"]
+    assert [(f["op"], f["htv:methodName"], f["href"]) for f in forms] == expected
+    assert all(form["contentType"] == "application/json" for form in forms)
+    # The synchronous form answers with the output; the others with an invocation record.
+    assert "additionalResponses" not in forms[0]
+    assert all(form["additionalResponses"] == RECORD for form in forms[1:])
     assert affordance["uriVariables"]["id"]["type"] == "string"
+    assert td["schemaDefinitions"]["invocation"]["properties"]["status"]["enum"] == [
+        "pending",
+        "running",
+        "completed",
+        "cancelled",
+        "error",
+    ]
+
+
+def test_an_asynchronous_action_lists_its_record_form_first(registry: ThingRegistry) -> None:
+    class Scanner(Thing):
+        @action(synchronous=False)
+        def scan(self) -> int:
+            return 1
+
+    td = ThingDescriptionBuilder(registry.add("scanner", Scanner())).document(ROOT)
+    scan = td["actions"]["scan"]
+    assert scan["synchronous"] is False
+    assert [(form["op"], form["href"]) for form in scan["forms"]] == [
+        ("invokeaction", f"{ROOT}scanner/actions/scan"),
+        ("queryaction", f"{ROOT}actions/{{id}}"),
+        ("cancelaction", f"{ROOT}actions/{{id}}"),
+        ("invokeaction", f"{ROOT}scanner/actions/scan?sync=true"),
+    ]
+
+
+def test_every_href_is_absolute_and_links_to_the_server(td: dict[str, Any]) -> None:
+    forms = list(td["forms"])
+    for kind in ("properties", "actions", "events"):
+        forms += [form for affordance in td[kind].values() for form in affordance["forms"]]
+    assert forms and all(form["href"].startswith(ROOT) for form in forms)
+    assert td["links"] == [
+        {"rel": "collection", "href": f"{ROOT}.well-known/wot", "type": "application/td+json"}
+    ]
 
 
 def test_properties_are_observable_over_server_sent_events(td: dict[str, Any]) -> None:
     for name, prop in td["properties"].items():
-        [form] = [form for form in prop["forms"] if form["op"] == "observeproperty"]
-        assert form["subprotocol"] == "sse"
-        assert form["contentType"] == "text/event-stream"
-        assert urljoin(td["base"], form["href"]) == f"{ROOT}stage/properties/{name}/events"
+        form = forms_by_op(prop["forms"])["observeproperty"]
+        assert form["op"] == ["observeproperty", "unobserveproperty"]  # closing unobserves
+        # The WoT Profile's SSE binding: contentType is that of each message's data.
+        assert (form["subprotocol"], form["contentType"]) == ("sse", "application/json")
+        href = f"{ROOT}stage/properties/{name}/events?messages=unnamed"
+        assert form["href"] == href
 
 
 def test_events_are_described_with_subscription_forms(td: dict[str, Any]) -> None:
@@ -286,15 +335,16 @@ def test_events_are_described_with_subscription_forms(td: dict[str, Any]) -> Non
     assert limit["description"] == "An axis reached its limit."
     assert limit["data"]["type"] == "object"
     [form] = limit["forms"]
-    assert (form["op"], form["subprotocol"]) == ("subscribeevent", "sse")
-    assert urljoin(td["base"], form["href"]) == f"{ROOT}stage/events/limit_reached"
+    assert (form["op"], form["subprotocol"]) == (["subscribeevent", "unsubscribeevent"], "sse")
+    assert form["href"] == f"{ROOT}stage/events/limit_reached?messages=unnamed"
     assert set(td["events"]) == {"limit_reached", "heartbeat"}
-    [every] = [form for form in td["forms"] if form["op"] == "subscribeallevents"]
+    every = forms_by_op(td["forms"])["subscribeallevents"]
+    assert every["op"] == ["subscribeallevents", "unsubscribeallevents"]
     assert urljoin(td["base"], every["href"]) == f"{ROOT}stage/events"
 
 
 def test_query_all_actions_form(td: dict[str, Any]) -> None:
-    [form] = [form for form in td["forms"] if form["op"] == "queryallactions"]
+    form = forms_by_op(td["forms"])["queryallactions"]
     assert form["op"] == "queryallactions"
     assert form["htv:methodName"] == "GET"
     assert urljoin(td["base"], form["href"]) == ROOT + "actions?thing=stage"

@@ -25,9 +25,18 @@ from schemathesis.config import SchemathesisConfig
 from labthings import LabThing
 from labthings.core.access.tokens import TokenStore
 
+# `calc/fail` fails on purpose, and a synchronous POST (`?sync=true`) then answers with
+# its problem as a 500, as the WoT Profile says (tests/wot/test_forms.py).
+_FAILING = {
+    "include-path": "/calc/actions/fail",
+    "include-method": "POST",
+    "checks": {"not_a_server_error": {"expected-statuses": ["2XX", "3XX", "4XX", "500"]}},
+}
 _labthing: LabThing = make_labthing(max_wait=0.05, shutdown_wait=1.0)
 _app: Flask = _labthing.create_app()
-schema = schemathesis.openapi.from_wsgi("/docs/openapi.json", _app)
+schema = schemathesis.openapi.from_wsgi(
+    "/docs/openapi.json", _app, config=SchemathesisConfig.from_dict({"operations": [_FAILING]})
+)
 
 _tokens = tempfile.TemporaryDirectory(prefix="labthings-fuzz-tokens-")
 _store = TokenStore(_tokens.name)
@@ -39,7 +48,9 @@ _secured.configure_access(tokens=_store)
 secured_schema = schemathesis.openapi.from_wsgi(
     "/docs/openapi.json",
     _secured.create_app(),
-    config=SchemathesisConfig.from_dict({"auth": {"openapi": {"bearerAuth": {"bearer": _TOKEN}}}}),
+    config=SchemathesisConfig.from_dict(
+        {"auth": {"openapi": {"bearerAuth": {"bearer": _TOKEN}}}, "operations": [_FAILING]}
+    ),
     headers={"Authorization": f"Bearer {_TOKEN}"},
 )
 

@@ -105,6 +105,24 @@ def index(target: Target) -> dict[str, Any]:
     }
 
 
+def introduction(target: Target) -> dict[str, Any]:
+    """`GET /.well-known/wot`."""
+    return {
+        "summary": "The server's own Thing Description, linking to each Thing's.",
+        "description": "W3C WoT Discovery's well-known entry point (also named by the"
+        " `td` entry of the server's DNS-SD records): a TD whose `links` with"
+        " `rel: item` lead to the TD of each Thing.",
+        "operationId": "introduction",
+        "tags": ["server"],
+        "responses": {
+            "200": {
+                "description": "A W3C WoT Thing Description (TD 1.1) of the server.",
+                "content": {"application/td+json": {"schema": {"type": "object"}}},
+            }
+        },
+    }
+
+
 def list_invocations(target: Target) -> dict[str, Any]:
     """`GET /actions`."""
     return {

@@ -6,9 +6,9 @@ Description forms (`td.py`) are all made from `ROUTES`. A route's path is a temp
 `{variable}` stays a variable of the URL (`{id}` of an invocation).
 
 Each operation names the HTTP features it uses (`etag`, `long-poll`, `pagination`,
-`json-body`, `prefer`, `idempotency`, `event-stream`); the module implementing a feature
-also documents it, and the document builder applies that piece to each operation that
-names it.
+`json-body`, `prefer`, `idempotency`, `synchronous`, `event-stream`, `unnamed-messages`);
+the module implementing a feature also documents it, and the document builder applies
+that piece to each operation that names it.
 """
 
 from __future__ import annotations
@@ -59,14 +59,19 @@ AFFORDANCE_KINDS: dict[Scope, type[Affordance]] = {
 
 @dataclass(frozen=True)
 class TdForm:
-    """How an operation appears in a Thing Description: as the form of `op` on `on`.
+    """How an operation appears in a Thing Description: as a form of `op` on `on`.
 
-    `query` is appended to the href (`thing={thing}` filters a server-wide list).
+    `op` is one operation or several served by the same request (observing a property
+    opens a stream; closing it unobserves). `query` is appended to the href
+    (`thing={thing}` filters a server-wide list, `sync=true` asks for an action's output).
+    `synchronous` marks the invokeaction form that answers with the output itself: an
+    action lists the invokeaction forms of its own kind first (`ActionAffordance.synchronous`).
     """
 
-    op: str
+    op: str | tuple[str, ...]
     on: Scope
     query: str = ""
+    synchronous: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,17 @@ class Operation:
     describe: Callable[[Target], dict[str, Any]] | None
     """The operation's own OpenAPI object; None keeps it out of the document."""
     features: tuple[str, ...] = ()
-    td: TdForm | None = None
+    td: TdForm | tuple[TdForm, ...] | None = None
+    """The TD form(s) the operation serves, if any."""
     applies: Callable[[Target], bool] = lambda target: True
     """Whether a concrete path has this operation (writing a read-only property has not)."""
+
+    @property
+    def td_forms(self) -> tuple[TdForm, ...]:
+        """The TD forms of the operation, as a tuple."""
+        if self.td is None:
+            return ()
+        return self.td if isinstance(self.td, tuple) else (self.td,)
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,9 @@ def _writable(target: Target) -> bool:
 
 
 _STREAM = ("event-stream",)
+_UNNAMED = "messages=unnamed"
+"""The query of the streams in TD forms: each message bare JSON data without an event
+name, which is what generic WoT consumers (node-wot) listen to."""
 
 
 def _stream(
@@ -118,9 +134,11 @@ def _stream(
     scope: Scope,
     describe: Callable[[Target], dict[str, Any]],
     td: TdForm | None = None,
+    features: tuple[str, ...] = (),
 ) -> Route:
     """A Server-Sent Events route: one GET that names the `event-stream` feature."""
-    return Route(endpoint, path, scope, (Operation("GET", describe, _STREAM, td),), stream=True)
+    operation = Operation("GET", describe, _STREAM + features, td)
+    return Route(endpoint, path, scope, (operation,), stream=True)
 
 
 def _undocumented(endpoint: str, path: str, public: bool = False) -> Route:
@@ -130,6 +148,7 @@ def _undocumented(endpoint: str, path: str, public: bool = False) -> Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("index", "/", Scope.SERVER, (Operation("GET", doc.index),)),
+    Route("well-known", "/.well-known/wot", Scope.SERVER, (Operation("GET", doc.introduction),)),
     Route(
         "thing",
         "/{thing}/",
@@ -157,7 +176,8 @@ ROUTES: tuple[Route, ...] = (
         "/{thing}/properties/{name}/events",
         Scope.PROPERTY,
         doc.observe_property,
-        TdForm("observeproperty", Scope.PROPERTY),
+        TdForm(("observeproperty", "unobserveproperty"), Scope.PROPERTY, _UNNAMED),
+        ("unnamed-messages",),
     ),
     Route(
         "action",
@@ -167,8 +187,11 @@ ROUTES: tuple[Route, ...] = (
             Operation(
                 "POST",
                 doc.invoke_action,
-                ("json-body", "prefer", "idempotency"),
-                TdForm("invokeaction", Scope.ACTION),
+                ("json-body", "prefer", "idempotency", "synchronous"),
+                (
+                    TdForm("invokeaction", Scope.ACTION, "sync=true", synchronous=True),
+                    TdForm("invokeaction", Scope.ACTION),
+                ),
             ),
             Operation("GET", doc.list_action_invocations, ("pagination",)),
         ),
@@ -205,14 +228,15 @@ ROUTES: tuple[Route, ...] = (
         "/{thing}/events",
         Scope.THING,
         doc.subscribe_all_events,
-        TdForm("subscribeallevents", Scope.THING),
+        TdForm(("subscribeallevents", "unsubscribeallevents"), Scope.THING),
     ),
     _stream(
         "event",
         "/{thing}/events/{name}",
         Scope.EVENT,
         doc.subscribe_event,
-        TdForm("subscribeevent", Scope.EVENT),
+        TdForm(("subscribeevent", "unsubscribeevent"), Scope.EVENT, _UNNAMED),
+        ("unnamed-messages",),
     ),
     Route(
         "invocation-output",

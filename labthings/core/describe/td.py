@@ -1,10 +1,15 @@
 """W3C WoT Thing Descriptions (TD 1.1) of served Things, built once at registration.
 
 A TD tells a client, in a standard form, what a Thing offers and how to reach it over
-HTTP: its properties (GET/PUT `<thing>/properties/<name>`), its actions (POST
-`<thing>/actions/<name>`, then GET/DELETE `actions/{id}` on the invocation) and where
-to list its invocations (GET `actions?thing=<thing>`). Every href is relative to the
-TD's `base`, `<server root><thing>/`, so the same template serves any host name.
+HTTP: its properties (GET/PUT `<thing>/properties/<name>`, observed as a stream), its
+actions (POST `<thing>/actions/<name>`, then GET/DELETE `actions/{id}` on the
+invocation), its events, and where to list its invocations (GET `actions?thing=<thing>`).
+
+Generic consumers read it as served, so it follows what the W3C reference consumer
+(node-wot) needs: the TD 1.0 context first (its bundled schema wants it; TD 1.1 allows
+it, followed by the 1.1 one), every href absolute, stream forms whose messages are bare
+JSON, and a synchronous invokeaction form that answers with the action's output. The
+server root is filled in per request, so the same template serves any host name.
 """
 
 from __future__ import annotations
@@ -17,31 +22,52 @@ from labthings.core.describe.dataschema import field_schema, object_schema, td_d
 from labthings.core.describe.operations import JSON, Target
 from labthings.core.describe.routes import ROUTES, Scope
 from labthings.core.errors import ConfigurationError
+from labthings.core.tasks.record import record_schema
 from labthings.core.tasks.reuse import reuse_note
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.events import EventAffordance
 from labthings.core.things.properties import PropertyAffordance
 from labthings.core.things.registry import ThingEntry
 
-__all__ = ["TD_CONTEXT", "ThingDescriptionBuilder"]
+__all__ = [
+    "INVOCATION_SCHEMA",
+    "TD_CONTEXT",
+    "TD_CONTEXT_V1",
+    "ThingDescriptionBuilder",
+    "td_context",
+    "security_terms",
+]
 
 TD_CONTEXT = "https://www.w3.org/2022/wot/td/v1.1"
+TD_CONTEXT_V1 = "https://www.w3.org/2019/wot/td/v1"
 HTTP_VOCABULARY = "http://www.w3.org/2011/http#"
+INVOCATION_SCHEMA = "invocation"
+"""The name, in a TD's `schemaDefinitions`, of the invocation record: what the forms
+that start, query or cancel an invocation asynchronously answer with."""
+_ROOT = "{root}"  # stands for the server root in the template's hrefs
 _NOSEC = "nosec_sc"
 _BEARER = "bearer_sc"
 
 
-def _security_definitions(secured: bool) -> dict[str, Any]:
-    """A TD's `securityDefinitions` while tokens are checked, or while they are not."""
+def td_context() -> list[Any]:
+    """A TD's `@context`: TD 1.0's, then TD 1.1's (which TD 1.1 allows, and node-wot's
+    bundled schema requires), then the HTTP vocabulary of `htv:methodName`."""
+    return [TD_CONTEXT_V1, TD_CONTEXT, {"htv": HTTP_VOCABULARY}]
+
+
+def security_terms(secured: bool) -> dict[str, Any]:
+    """A TD's `securityDefinitions` and `security` while tokens are checked, or not."""
     if not secured:
-        return {_NOSEC: {"scheme": "nosec"}}
-    bearer = {
-        "scheme": "bearer",
-        "in": "header",
-        "name": "Authorization",
-        "description": "An access token; event streams also take it as ?access_token=.",
-    }
-    return {_BEARER: bearer}
+        definitions: dict[str, Any] = {_NOSEC: {"scheme": "nosec"}}
+    else:
+        bearer = {
+            "scheme": "bearer",
+            "in": "header",
+            "name": "Authorization",
+            "description": "An access token; event streams also take it as ?access_token=.",
+        }
+        definitions = {_BEARER: bearer}
+    return {"securityDefinitions": definitions, "security": list(definitions)}
 
 
 class ThingDescriptionBuilder:
@@ -65,24 +91,36 @@ class ThingDescriptionBuilder:
             ) from None
 
     def document(self, server_root: str) -> dict[str, Any]:
-        """A fresh dict (callers may mutate it): the TD with base = server_root + entry.name + '/'.
+        """A fresh dict (callers may mutate it): the TD with base = server_root + entry.name
+        + '/' and every href absolute, under server_root.
 
         server_root is like 'http://127.0.0.1:7485/' (always ends with '/').
         """
         # Decoding the JSON made at registration is a fast, complete deep copy.
         td: dict[str, Any] = json.loads(self._json)
         td["base"] = f"{server_root}{self.entry.name}/"
-        definitions = _security_definitions(self._secured())
-        td["securityDefinitions"] = definitions
-        td["security"] = list(definitions)
+        td.update(security_terms(self._secured()))
+        for form in _all_forms(td):
+            form["href"] = server_root + form["href"][len(_ROOT) :]
+        for link in td["links"]:
+            link["href"] = server_root + link["href"][len(_ROOT) :]
         return td
+
+
+def _all_forms(td: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every form of a TD: its own and its affordances'."""
+    forms = list(td["forms"])
+    for kind in ("properties", "actions", "events"):
+        for affordance in td[kind].values():
+            forms.extend(affordance["forms"])
+    return forms
 
 
 def _thing_description(entry: ThingEntry) -> dict[str, Any]:
     """The TD of `entry` with an empty `base` (its place in the key order is kept)."""
     thing_class = type(entry.thing)
     td: dict[str, Any] = {
-        "@context": [TD_CONTEXT, {"htv": HTTP_VOCABULARY}],
+        "@context": td_context(),
         "id": entry.thing_id,
         "title": thing_class.thing_title(),
     }
@@ -102,6 +140,11 @@ def _thing_description(entry: ThingEntry) -> dict[str, Any]:
         name: _event(entry, name, affordance) for name, affordance in thing_class.events().items()
     }
     td["forms"] = _forms(Target(entry), Scope.THING)
+    td["links"] = [  # the server's own TD, which lists every Thing (WoT Discovery)
+        {"rel": "collection", "href": f"{_ROOT}.well-known/wot", "type": "application/td+json"}
+    ]
+    if td["actions"]:
+        td["schemaDefinitions"] = {INVOCATION_SCHEMA: td_data_schema(record_schema())}
     return td
 
 
@@ -130,8 +173,9 @@ def _action(entry: ThingEntry, name: str, affordance: ActionAffordance) -> dict[
         description["output"] = td_data_schema(field_schema(affordance.output_field))
     description["safe"] = affordance.safe
     description["idempotent"] = affordance.idempotent
-    # POST answers 201 with an invocation record; the output arrives in that record.
-    description["synchronous"] = False
+    # Its first invokeaction form says how a POST answers: with the output once the
+    # action ends (synchronous), or at once with an invocation record to follow.
+    description["synchronous"] = affordance.synchronous
     description["uriVariables"] = {
         "id": {
             "type": "string",
@@ -153,39 +197,50 @@ def _event(entry: ThingEntry, name: str, affordance: EventAffordance) -> dict[st
 
 
 def _forms(target: Target, scope: Scope) -> list[dict[str, Any]]:
-    """The forms of the operations in the route table that serve `scope` in TDs."""
-    forms = []
+    """The forms of the operations in the route table that serve `scope` in TDs.
+
+    An action lists the invokeaction form of its own kind (`synchronous` or not) first,
+    since consumers take the first form of an operation.
+    """
+    forms: list[tuple[bool, dict[str, Any]]] = []
+    synchronous = isinstance(target.affordance, ActionAffordance) and target.affordance.synchronous
     for route in ROUTES:
         for operation in route.operations:
-            if operation.td is None or operation.td.on is not scope:
-                continue
             if not operation.applies(target):
                 continue
-            form: dict[str, Any] = {
-                "href": _href(route.path, target, operation.td.query),
-                "op": operation.td.op,
-                "htv:methodName": operation.method,
-            }
-            if route.stream:
-                form.update(subprotocol="sse", contentType="text/event-stream")
-            else:
+            for td_form in operation.td_forms:
+                if td_form.on is not scope:
+                    continue
+                op = td_form.op if isinstance(td_form.op, str) else list(td_form.op)
+                form: dict[str, Any] = {
+                    "href": _href(route.path, target, td_form.query),
+                    "op": op,
+                    "htv:methodName": operation.method,
+                }
+                if route.stream:
+                    # The Profile's HTTP SSE binding: the stream is implied by the
+                    # subprotocol; contentType is that of each message's data.
+                    form["subprotocol"] = "sse"
                 form["contentType"] = JSON
-            forms.append(form)
-    return forms
+                if scope is Scope.ACTION and not td_form.synchronous:
+                    # Answered with an invocation record, not with the action's output.
+                    form["additionalResponses"] = [
+                        {"success": True, "contentType": JSON, "schema": INVOCATION_SCHEMA}
+                    ]
+                later = scope is Scope.ACTION and td_form.synchronous is not synchronous
+                forms.append((later, form))
+    return [form for later, form in sorted(forms, key=lambda pair: pair[0])]
 
 
 def _href(path: str, target: Target, query: str) -> str:
-    """`path` relative to the TD's base (`<root><thing>/`), with its names filled in.
-
-    Server-wide paths are one level up (`../actions/{id}`); `{id}` stays a URI variable.
-    """
-    entry = target.thing
+    """`path` under the server root (a placeholder until `document`), its names filled
+    in; `{id}` stays a URI variable."""
+    path = path.replace("{thing}", target.thing.name)
     if target.affordance is not None:
         path = path.replace("{name}", target.affordance.name)
-    prefix = "/{thing}/"
-    href = path[len(prefix) :] if path.startswith(prefix) else ".." + path
+    href = _ROOT + path[1:]
     if query:
-        href += "?" + query.replace("{thing}", entry.name)
+        href += "?" + query.replace("{thing}", target.thing.name)
     return href
 
 

@@ -36,6 +36,10 @@ class ActionAffordance(Affordance):
     are published in the Thing Description. `dedupe` hands a POST whose input equals
     that of a pending or running invocation that invocation; `cache_for` (seconds, 0
     for never) hands back one with the same input that completed less than that ago.
+    `synchronous` (the TD's member) says which invokeaction form the TD lists first:
+    True, the one whose POST answers with the output once the action ends (what generic
+    WoT consumers can use); False, for actions longer than an HTTP request should wait,
+    the one answering at once with an invocation record to follow.
     """
 
     kind = "action"
@@ -50,6 +54,7 @@ class ActionAffordance(Affordance):
         idempotent: bool = False,
         dedupe: bool = False,
         cache_for: float = 0.0,
+        synchronous: bool = True,
         title: str | None = None,
         description: str | None = None,
     ) -> None:
@@ -75,6 +80,7 @@ class ActionAffordance(Affordance):
         self.idempotent = idempotent
         self.dedupe = dedupe
         self.cache_for = float(cache_for)
+        self.synchronous = synchronous
         self.input_fields, self.output_field = _fields_from_signature(func)
         self.input_schema: Schema = schema_for_fields(
             f"{_camel(self.name)}Input", self.input_fields
@@ -133,6 +139,7 @@ def action(
     idempotent: bool = False,
     dedupe: bool = False,
     cache_for: float = 0.0,
+    synchronous: bool = True,
     title: str | None = None,
     description: str | None = None,
 ) -> Callable[[ActionFunction], ActionAffordance]: ...
@@ -145,7 +152,9 @@ def action(
     Thing's instrument lock while running, default True), `safe`, `idempotent`,
     `dedupe` (a POST with the input of a pending or running invocation gets that one),
     `cache_for` (seconds: a POST with the input of one completed less than that ago
-    gets it back without running), `title`, `description` (default: the docstring).
+    gets it back without running), `synchronous` (default True: the TD offers the POST
+    that answers with the output first; False for actions that take minutes), `title`,
+    `description` (default: the docstring).
     """
     if func is not None:
         return ActionAffordance(func, **options)

@@ -92,7 +92,11 @@ function describe(s, ...more) {
 }
 
 function formUrl(affordance, op, base) {
-  const form = (affordance.forms || []).find((f) => [].concat(f.op).includes(op));
+  const forms = (affordance.forms || []).filter((f) => [].concat(f.op).includes(op));
+  // An action's form answering with an invocation record (to follow live), not the
+  // synchronous one answering with the output alone.
+  const form = forms.find((f) => (f.additionalResponses || []).some((r) => r.schema === "invocation"))
+    || forms[0];
   return form ? url(form.href, base) : null;
 }
 
