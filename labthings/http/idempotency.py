@@ -21,7 +21,7 @@ from typing import Any
 from flask import Request
 from werkzeug.exceptions import BadRequest
 
-from labthings.core.describe.operations import Target, problem_response
+from labthings.core.describe.operations import Target, add_response, problem_response
 from labthings.core.tasks.idempotency import HEADER
 from labthings.core.tasks.reuse import Reuse, reuse_note
 from labthings.core.things.actions import ActionAffordance
@@ -121,9 +121,13 @@ def document(operation: dict[str, Any], target: Target) -> None:
         "description": "Why an existing invocation was handed back.",
         "schema": {"type": "string", "enum": [reuse.value for reuse in Reuse]},
     }
-    responses["200"] = reused
-    responses["409"] = problem_response(
-        f"The first request with this {HEADER} is still being started; try again."
+    add_response(responses, "200", reused)
+    add_response(
+        responses,
+        "409",
+        problem_response(
+            f"The first request with this {HEADER} is still being started; try again."
+        ),
     )
     for status, extra in (
         ("400", f"Or the {HEADER} is empty, malformed, repeated or too long."),

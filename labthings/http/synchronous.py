@@ -26,7 +26,7 @@ from flask import Response, send_file
 from werkzeug.wrappers import Response as BaseResponse
 
 from labthings.core.describe.dataschema import field_schema
-from labthings.core.describe.operations import JSON, Target, problem_response
+from labthings.core.describe.operations import JSON, Target, add_response, problem_response
 from labthings.core.errors import ValidationError
 from labthings.core.tasks.finished import Invocation
 from labthings.core.tasks.record import TaskStatus, record_href
@@ -88,13 +88,25 @@ def document(operation: dict[str, Any], target: Target) -> None:
         }
     )
     responses = operation["responses"]
-    responses["200"] = {
-        "description": "With sync=true: the invocation completed; its output.",
-        "content": {
-            JSON: {"schema": output},
-            "*/*": {"schema": {"type": "string", "format": "binary"}},
+    add_response(
+        responses,
+        "200",
+        {
+            "description": "With sync=true: the invocation completed; its output.",
+            "content": {
+                JSON: {"schema": output},
+                "*/*": {"schema": {"type": "string", "format": "binary"}},
+            },
         },
-    }
-    responses["204"] = {"description": "With sync=true: completed, and the action has no output."}
-    responses["409"] = problem_response("With sync=true: the invocation was cancelled.")
-    responses["500"] = problem_response("With sync=true: the action failed; its problem.")
+    )
+    add_response(
+        responses,
+        "204",
+        {"description": "With sync=true: completed, and the action has no output."},
+    )
+    add_response(
+        responses, "409", problem_response("With sync=true: the invocation was cancelled.")
+    )
+    add_response(
+        responses, "500", problem_response("With sync=true: the action failed; its problem.")
+    )

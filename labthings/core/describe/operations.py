@@ -59,6 +59,23 @@ def problem_response(description: str, validation: bool = False) -> dict[str, An
     return {"description": description, "content": {PROBLEM: {"schema": schema}}}
 
 
+def add_response(responses: dict[str, Any], status: str, response: dict[str, Any]) -> None:
+    """Document `response` under `status`; when features give one status two meanings,
+    the descriptions are joined and each media type's body may be either schema."""
+    existing = responses.get(status)
+    if existing is None:
+        responses[status] = response
+        return
+    existing["description"] += f" Or: {response['description']}"
+    existing.setdefault("headers", {}).update(response.get("headers", {}))
+    contents = existing.setdefault("content", {})
+    for media, body in response.get("content", {}).items():
+        if media in contents and contents[media]["schema"] != body["schema"]:
+            contents[media] = {"schema": {"anyOf": [contents[media]["schema"], body["schema"]]}}
+        else:
+            contents.setdefault(media, body)
+
+
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before polling again; only while unfinished.",

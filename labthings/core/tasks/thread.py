@@ -432,7 +432,8 @@ class TaskThread(threading.Thread):
             self._tell("update", update)
 
     def _finish(self, outcome: Outcome) -> None:
-        """End the task: the final record is persisted first, then made visible, then told.
+        """End the task: the final record is persisted first, then made visible, then told,
+        and only then does `wait` return.
 
         So no client (a POST waiting, a GET, a stream) learns of an end that a crash
         could lose. Only the first end counts.
@@ -452,8 +453,10 @@ class TaskThread(threading.Thread):
                 final.output_media_type = record["outputMediaType"]
                 self._state = final
                 self._count_change_locked()
-                self._done.set()
-            self._tell("record", record)
+            try:
+                self._tell("record", record)
+            finally:
+                self._done.set()  # after the telling: a waiter (a shutdown) never outruns it
 
     def _final_state(self, outcome: Outcome) -> TaskState:
         """A copy of the state with `outcome` applied (the live state is not touched)."""
