@@ -2,7 +2,8 @@
 
 A server with a data folder keeps them in `<data dir>/programs/<invocation id>/`, so that
 a program's inputs, outputs and status file can be inspected after it ran; one without
-(`--ephemeral`) keeps them in a temporary folder removed when the server closes.
+(`--ephemeral`) keeps them in a temporary folder removed when the server closes. A program
+running in one is recorded there (see orphans.py) until its process tree has ended.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+
+from labthings.core.programs.orphans import stop_left_programs
 
 __all__ = ["PROGRAMS_FOLDER", "WorkFolders"]
 
@@ -41,7 +44,9 @@ class WorkFolders:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Use `root` (made when first needed), or a temporary folder made on first use
-        and removed by `close()` or at exit; prune `root`'s expired folders now."""
+        and removed by `close()` or at exit. Stop the programs left running in `root`'s
+        folders by a server that was killed (`stop_left_programs`), then prune its
+        expired folders: made as a server starts, before any of its programs runs."""
         self._root = root
         self._keep = keep
         self._in_use = in_use
@@ -49,6 +54,7 @@ class WorkFolders:
         self._lock = threading.Lock()
         self._cleanup: weakref.finalize | None = None
         if root is not None and root.is_dir():
+            stop_left_programs(root)
             self.prune()
 
     @property

@@ -20,6 +20,7 @@ from typing import Any
 from labthings.core.errors import ProgramFailed, ProgramNotFound, TaskCancelled
 from labthings.core.programs.folders import WorkFolders
 from labthings.core.programs.lines import Line, LineReader, Stream
+from labthings.core.programs.orphans import ProgramRecord
 from labthings.core.programs.progress import Progress, match_percent, read_status_file
 from labthings.core.programs.tree import ProcessTree
 from labthings.core.settings import Settings
@@ -246,12 +247,15 @@ class _ProgramRun:
                 f"program {args[0]!r} could not be started: {error.strerror or error}"
             ) from None
         _logger.info("started %s (process %d) in %s", _quoted(args), tree.pid, folder)
+        record = ProgramRecord.write(folder, tree.pid, self.name, args)
         reader = LineReader(tree.stdout, tree.stderr, f"labthings-program-{tree.pid}")
         started = time.monotonic()
         try:
             code = self._follow(tree, reader, timeout, grace)
         finally:
             self._stop(tree, grace)
+            if record is not None and not tree.running():
+                record.unlink(missing_ok=True)  # kept for the next start, if it still runs
             reader.discard()
             tree.release(close_pipes=reader.join(_DRAIN_S))
             _touch(folder)  # its time to be kept starts now

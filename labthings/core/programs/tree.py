@@ -7,6 +7,10 @@ is left after the grace period. On Windows it starts in a new process group
 (`CREATE_NEW_PROCESS_GROUP`); stopping sends it CTRL_BREAK_EVENT, then runs
 `taskkill /T /F` on the tree after the grace period.
 
+`ProcessGroup` (POSIX) stops a group known only by its id, such as a program that a
+killed server left running (see `orphans.py`); `start_time` tells a process from a later
+one that reuses its id.
+
 What is promised: every process of the group (POSIX) or of the tree below the program
 (Windows) is stopped. A descendant that leaves the group on purpose (`setsid`, a
 daemon) escapes on POSIX; on Windows, descendants whose parent had already exited when
@@ -23,11 +27,12 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ProcessTree"]
+__all__ = ["ProcessGroup", "ProcessTree", "start_time"]
 
 _POLL_S = 0.02
 _AFTER_KILL_S = 5.0  # how long to wait for the kernel to end a killed tree
@@ -36,7 +41,47 @@ _live: set[ProcessTree] = set()  # started and not yet released: killed at exit
 _live_lock = threading.Lock()
 
 
-class ProcessTree:
+class _Stoppable(ABC):
+    """Processes stopped as a whole: politely, then by force after a grace period."""
+
+    @abstractmethod
+    def running(self) -> bool:
+        """True while any of the processes runs."""
+
+    def stop(self, grace: float) -> bool:
+        """Stop the whole tree: politely, then by force if it still runs after `grace`
+        seconds. Returns True if it was still running when the force was used.
+
+        Returns once every process has ended, or after a bounded wait past the force.
+        """
+        if not self.running():
+            return False
+        self._ask_to_stop()
+        if self._wait(grace):
+            return False
+        self._force_stop()
+        self._wait(_AFTER_KILL_S)
+        return True
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the tree to end; True if it has."""
+        deadline = time.monotonic() + seconds
+        while self.running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_S)
+        return True
+
+    @abstractmethod
+    def _ask_to_stop(self) -> None:
+        """Ask every process to stop (SIGTERM, CTRL_BREAK_EVENT)."""
+
+    @abstractmethod
+    def _force_stop(self) -> None:
+        """Make every process stop (SIGKILL, taskkill /F)."""
+
+
+class ProcessTree(_Stoppable):
     """A running program and the processes it starts, with pipes for its output."""
 
     def __init__(self, process: subprocess.Popen[str]) -> None:
@@ -100,21 +145,6 @@ class ProcessTree:
         else:
             return _group_alive(self.process.pid)
 
-    def stop(self, grace: float) -> bool:
-        """Stop the whole tree: politely, then by force if it still runs after `grace`
-        seconds. Returns True if it was still running when the force was used.
-
-        Returns once every process has ended, or after a bounded wait past the force.
-        """
-        if not self.running():
-            return False
-        self._ask_to_stop()
-        if self._wait(grace):
-            return False
-        self._force_stop()
-        self._wait(_AFTER_KILL_S)
-        return True
-
     def release(self, close_pipes: bool) -> None:
         """Forget an ended tree (it is no longer killed at exit), and close its pipes if
         `close_pipes` (only once nothing reads them: a close waits for a read)."""
@@ -123,15 +153,6 @@ class ProcessTree:
         if close_pipes:
             self.stdout.close()
             self.stderr.close()
-
-    def _wait(self, seconds: float) -> bool:
-        """Wait up to `seconds` for the tree to end; True if it has."""
-        deadline = time.monotonic() + seconds
-        while self.running():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL_S)
-        return True
 
     if sys.platform == "win32":
 
@@ -171,7 +192,42 @@ def _kill_live_trees() -> None:
             tree._force_stop()
 
 
+def start_time(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (field 22 of Linux's
+    /proc/<pid>/stat), or None if it does not exist or this system has no /proc: a
+    later process given the same id has a later start time."""
+    fields = _linux_stat(str(_PROC / str(pid)))
+    return int(fields[19]) if fields is not None and len(fields) > 19 else None
+
+
+def _linux_stat(process: str) -> list[str] | None:
+    """The fields of /proc/`process`/stat after the command name (the first is field 3,
+    the state), or None if it cannot be read (it ended while we looked, or no /proc)."""
+    try:
+        stat = Path(process, "stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    return stat[stat.rfind(")") + 2 :].split()
+
+
 if sys.platform != "win32":
+
+    class ProcessGroup(_Stoppable):
+        """The process group `group`, known only by its id (no child of this process)."""
+
+        def __init__(self, group: int) -> None:
+            self.group = group
+
+        def running(self) -> bool:
+            """True while a process of the group runs."""
+            return _group_alive(self.group)
+
+        def _ask_to_stop(self) -> None:
+            _signal_group(self.group, signal.SIGTERM)
+
+        def _force_stop(self) -> None:
+            _signal_group(self.group, signal.SIGKILL)
 
     def _signal_group(group: int, signum: signal.Signals) -> None:
         """Send `signum` to every process of `group`; nothing if the group has ended."""
@@ -201,10 +257,7 @@ if sys.platform != "win32":
 
     def _linux_runs_in(process: str, group: str) -> bool:
         """True if the process at /proc/`process` runs (not a zombie) in `group`."""
-        try:
-            stat = Path(process, "stat").read_text(encoding="ascii", errors="replace")
-        except OSError:
+        fields = _linux_stat(process)
+        if fields is None or len(fields) < 3:
             return False  # it ended while we looked
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        return len(fields) > 2 and fields[2] == group and fields[0] not in ("Z", "X")
+        return fields[2] == group and fields[0] not in ("Z", "X")
