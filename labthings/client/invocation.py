@@ -310,7 +310,7 @@ class Invocation:
         time.sleep(max(0.0, min(delay, _left(deadline, delay))))
 
     def _read_timeout(self, deadline: float | None) -> float:
-        return _left(deadline, self._connection.idle_timeout)
+        return max(0.001, _left(deadline, self._connection.idle_timeout))
 
     def _check_deadline(self, deadline: float | None) -> None:
         if deadline is not None and time.monotonic() >= deadline:

@@ -14,6 +14,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urljoin
 
 from labthings.client.arguments import action_body, action_signature
 from labthings.client.connection import Closing, Connection, Reconnect, decode_body
@@ -123,8 +124,11 @@ class ThingClient(Closing):
         response = self._connection.request(
             form.method, form.url(), body=body, headers={"Prefer": "respond-async"}
         )
+        location = response.headers.get("Location")
         answer = decode_body(response)
-        return _invocation(self._connection, affordance, answer, response.headers.get("Location"))
+        return _invocation(
+            self._connection, affordance, answer, location and urljoin(response.url, location)
+        )
 
     def observe_property(
         self, name: str, callback: Callable[[Any], object] | None = None
@@ -159,7 +163,7 @@ def _invocation(
         record = {"action": action.name, "status": "completed", "output": answer}
         return Invocation(connection, record, url=None)
     variables = {"id": str(answer["id"])}
-    url = answer.get("href") or location
+    url = urljoin(location or "", answer["href"]) if answer.get("href") else location
     cancel_url, cancel_method = url, "DELETE"
     if action.offers("queryaction"):
         url = action.form("queryaction").url(**variables)
