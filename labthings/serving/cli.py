@@ -1,6 +1,7 @@
 """The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`,
 `labthings token create|list|revoke` to manage the access tokens of a data folder, and
-`labthings discover` to list the servers on the local network.
+`labthings discover` to list the servers on the local network, and the client's
+commands (`call`, `get`, `set`, `watch`, `describe`: labthings.client.cli).
 
 A failed start is reported in one line on stderr, `labthings: ...`, with exit status 2
 when the target or the command line is wrong and 1 when serving failed; at debug level
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from labthings import __version__
+from labthings.client import cli as client_cli
 from labthings.core.access.tokens import SCOPES, TokenStore, TokenStoreError
 from labthings.core.datadir import DATA_DIR_ENV, DataDirInUse, data_dir, default_data_dir
 from labthings.core.errors import ConfigurationError, ThingOpenError
@@ -50,6 +52,8 @@ _logger = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     arguments = _parser().parse_args(argv)
+    if arguments.command in client_cli.COMMANDS:
+        return client_cli.run(arguments)
     if arguments.command == "token":
         return _token_command(arguments)
     if arguments.command == "discover":
@@ -253,6 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _token_parser(commands, data)
     discover_command.add_parser(commands)
+    client_cli.add_commands(commands)
     serve_command = commands.add_parser("serve", parents=[data], help="serve a LabThing over HTTP")
     serve_command.add_argument("target", help="FILE.py:NAME or module:NAME (NAME: labthing)")
     serve_command.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")

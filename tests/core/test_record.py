@@ -38,4 +38,5 @@ def test_links_are_absolute_and_the_record_is_not_changed() -> None:
         "self": linked["href"],
         "thing": "http://lab:7485/thing/",
         "invocations": f"http://lab:7485/thing/actions/{record['action']}",
+        "monitor": f"{linked['href']}/events",
     }

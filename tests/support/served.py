@@ -22,10 +22,12 @@ _SERVING = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+/)")
 
 
 class ServedLab:
-    """A `python -m labthings serve TARGET --port 0 [EXTRA...]` process and its URL.
+    """A `python -m labthings serve TARGET --port PORT [EXTRA...]` process and its URL.
 
-    Unless `extra` names a data folder (`--data-dir`) or none (`--ephemeral`), the
-    server gets a fresh one of its own, removed by `stop()`: two servers never share one.
+    `port` 0 (the default) takes any free port; give the port of a stopped ServedLab to
+    start a server again where clients knew it. Unless `extra` names a data folder
+    (`--data-dir`) or none (`--ephemeral`), the server gets a fresh one of its own,
+    removed by `stop()`: two servers never share one.
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class ServedLab:
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 20,
         extra: Sequence[str] = (),
+        port: int = 0,
     ) -> None:
         self.lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -42,7 +45,7 @@ class ServedLab:
             self._own_data_dir = Path(tempfile.mkdtemp(prefix="labthings-served-"))
             extra = [*extra, "--data-dir", str(self._own_data_dir)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "labthings", "serve", target, "--port", "0", *extra],
+            [sys.executable, "-m", "labthings", "serve", target, "--port", str(port), *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -52,6 +55,7 @@ class ServedLab:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.url = self._wait_for_url(startup_timeout)
+        self.port = int(self.url.rsplit(":", 1)[1].rstrip("/"))
 
     def _read(self) -> None:
         assert self.process.stderr is not None

@@ -264,6 +264,8 @@ def _link_members(listed: ListedRecord, root: str) -> dict[str, Any]:
         {"rel": "self", "href": href},
         {"rel": "thing", "href": f"{root}{listed.thing}/"},
         {"rel": "invocations", "href": f"{root}{listed.thing}/actions/{listed.action}"},
+        # RFC 5989's relation for "a resource that can be used to monitor changes".
+        {"rel": "monitor", "href": f"{href}/events", "type": "text/event-stream"},
     ]
     if listed.output_media_type:
         links.append({"rel": "output", "href": f"{href}/output", "type": listed.output_media_type})

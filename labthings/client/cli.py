@@ -1,0 +1,147 @@
+"""The client's part of the `labthings` command line: `call`, `get`, `set`, `watch` and
+`describe`, registered by `labthings.serving.cli` with `add_commands`.
+
+Every failure is one line on stderr, `labthings: ...`, and an exit status that says how
+it ended (`EXIT_STATUSES`, also in each command's help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from labthings.client.commands import COMMANDS, UsageError
+from labthings.client.errors import (
+    ClientError,
+    InvalidInput,
+    InvocationCancelled,
+    NotOffered,
+    RequestFailed,
+    ServerUnreachable,
+    WaitTimeout,
+)
+
+__all__ = ["COMMANDS", "EXIT_STATUSES", "TOKEN_ENV", "add_commands", "exit_status", "run"]
+
+TOKEN_ENV = "LABTHINGS_TOKEN"
+EXIT_STATUSES = {
+    0: "done: the action completed, the value was read or written",
+    1: "the action ended in error, or the server failed (5xx) or lost the invocation",
+    2: "the command line is wrong: an unknown thing, property or action, or arguments "
+    "that do not fit the action (checked before anything is sent)",
+    3: "the action was cancelled (Ctrl-C cancels it on the server)",
+    4: "no server answered at URL, or it went away and did not come back in time",
+    5: "the server refused the request: 401/403 (access token), 404, 409, 422 (a bad "
+    "value) or another 4xx",
+    6: "--timeout passed with the action still running (it goes on; its URL is printed)",
+    130: "interrupted (Ctrl-C) during get, set or describe",
+}
+_EPILOG = "exit status:\n" + "\n".join(
+    f"  {status:<3}  {meaning}" for status, meaning in EXIT_STATUSES.items()
+)
+
+
+def exit_status(error: ClientError) -> int:
+    """The exit status of a command that ended with `error`."""
+    if isinstance(error, UsageError | NotOffered) or (
+        isinstance(error, InvalidInput) and error.status is None
+    ):
+        return 2
+    if isinstance(error, InvocationCancelled):
+        return 3
+    if isinstance(error, ServerUnreachable):
+        return 4
+    if isinstance(error, RequestFailed) and error.status is not None and error.status < 500:
+        return 5
+    if isinstance(error, WaitTimeout):
+        return 6
+    return 1
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Run a client command; returns the exit status."""
+    try:
+        return int(COMMANDS[arguments.command](arguments))
+    except ClientError as error:
+        print(f"labthings: {error}", file=sys.stderr)
+        return exit_status(error)
+    except KeyboardInterrupt:
+        print("labthings: interrupted", file=sys.stderr)
+        return 130
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the client commands to the `labthings` command line."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("url", metavar="URL", help="the server, e.g. http://lab-pc:7485/")
+    common.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV),
+        help=f"an access token, sent as `Authorization: Bearer` (default: ${TOKEN_ENV})",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON only, for scripts")
+
+    def add(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            parents=[common],
+            help=help,
+            description=description,
+            epilog=_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    call = add(
+        "call",
+        "start an action, show its progress, print its output",
+        "Start ACTION of THING with NAME=VALUE arguments (VALUE is JSON where it parses "
+        "as JSON, else text), show a progress bar with its message and the time left, and "
+        "print its output as JSON. Ctrl-C cancels the action on the server. With --json: "
+        "no progress, and the final invocation record instead of the output.",
+    )
+    call.add_argument("thing", metavar="THING")
+    call.add_argument("action", metavar="ACTION")
+    call.add_argument("arguments", nargs="*", metavar="NAME=VALUE")
+    call.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop waiting after this long (exit status 6; the action goes on)",
+    )
+
+    get = add("get", "print a property's value", "Print PROPERTY of THING (JSON, or text).")
+    get.add_argument("thing", metavar="THING")
+    get.add_argument("property", metavar="PROPERTY")
+
+    set_ = add(
+        "set",
+        "write a property",
+        "Write VALUE (JSON where it parses as JSON, else text) to PROPERTY of THING and "
+        "print the value the server read back.",
+    )
+    set_.add_argument("thing", metavar="THING")
+    set_.add_argument("property", metavar="PROPERTY")
+    set_.add_argument("value", metavar="VALUE")
+
+    watch = add(
+        "watch",
+        "print property changes and events as they happen",
+        "Print a line for each change of a property and each event of THING until "
+        "Ctrl-C: those named with --property and --event, or else all of them. With "
+        '--json, each line is {"time", "thing", "property", "value"} or {"time", '
+        '"thing", "event", "data"}.',
+    )
+    watch.add_argument("thing", metavar="THING")
+    watch.add_argument(
+        "--property", action="append", default=[], metavar="NAME", help="(repeatable)"
+    )
+    watch.add_argument("--event", action="append", default=[], metavar="NAME", help="(repeatable)")
+
+    describe = add(
+        "describe",
+        "show what a server offers",
+        "List the server's Things (or those named): properties with their types and "
+        "values now, actions with their arguments, events.",
+    )
+    describe.add_argument("things", nargs="*", metavar="THING")
