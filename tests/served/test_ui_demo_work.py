@@ -4,13 +4,15 @@ Chromium)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 from browser import live_page, wait_for
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
 from served import ROOT, ServedLab
 
 pytestmark = pytest.mark.timeout(900)  # the first test may wait for Chromium's install
@@ -39,15 +41,29 @@ def test_a_programs_output_shows_in_the_page_while_it_runs(page: Chrome, lab: Se
         timeout=10,
     )
     assert response.status_code == 201, response.text
-    task = wait_for(page, lambda d: d.find_element(By.ID, f"task-{response.json()['id']}"))
+    task_id = f"task-{response.json()['id']}"
 
-    def running_with_output() -> bool:
+    def task_shows(condition: Callable[[WebElement], bool]) -> bool:
+        """`condition` of the task's element as it is now (the page re-renders it)."""
+        try:
+            return condition(page.find_element(By.ID, task_id))
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    def running_with_output(task: WebElement) -> bool:
         lines = task.find_elements(By.CSS_SELECTOR, ".log-lines li")
         return task.get_dom_attribute("data-status") == "running" and any(
-            "bootstrap" in line.get_attribute("textContent") for line in lines
+            "bootstrap" in (line.get_attribute("textContent") or "") for line in lines
         )
 
-    wait_for(page, lambda _: running_with_output())
-    timing = task.find_element(By.CSS_SELECTOR, ".task-timing")
-    assert wait_for(page, lambda _: "left" in timing.get_attribute("textContent"))
-    wait_for(page, lambda _: task.get_dom_attribute("data-status") == "completed", timeout=30)
+    def time_left(task: WebElement) -> bool:
+        timing = task.find_element(By.CSS_SELECTOR, ".task-timing")
+        return "left" in (timing.get_attribute("textContent") or "")
+
+    wait_for(page, lambda _: task_shows(running_with_output))
+    wait_for(page, lambda _: task_shows(time_left))
+    wait_for(
+        page,
+        lambda _: task_shows(lambda task: task.get_dom_attribute("data-status") == "completed"),
+        timeout=30,
+    )
