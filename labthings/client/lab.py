@@ -8,6 +8,7 @@ from urllib.parse import urljoin
 
 from labthings.client.connection import Closing, Connection, Reconnect
 from labthings.client.errors import NotOffered
+from labthings.client.named import named_server
 from labthings.client.thing import ThingClient, server_url
 
 __all__ = ["LabClient"]
@@ -52,6 +53,22 @@ class LabClient(Closing):
         if not isinstance(index, Mapping):
             raise NotOffered(f"{root} is not a labthings server (its index is not JSON)")
         return cls(index, response.url, connection)
+
+    @classmethod
+    def from_name(
+        cls,
+        server: str,
+        token: str | None = None,
+        *,
+        search: float = 3.0,
+        timeout: float = 10.0,
+        reconnect: Reconnect | None = None,
+    ) -> LabClient:
+        """The server advertised on the local network as `server` (its name, or its title
+        if only one server has it), found within `search` seconds; errors as for
+        `ThingClient.from_name`."""
+        found = named_server(server, search=search, token=token)
+        return cls.from_url(found.url, token, timeout=timeout, reconnect=reconnect)
 
     def __repr__(self) -> str:
         return f"<LabClient {self.title!r} at {self.url}: {', '.join(self.things)}>"

@@ -20,6 +20,7 @@ from labthings.client.arguments import action_body, action_signature
 from labthings.client.connection import Closing, Connection, Reconnect, decode_body
 from labthings.client.errors import NotOffered
 from labthings.client.invocation import Invocation
+from labthings.client.named import named_server
 from labthings.client.streams import EventStream
 from labthings.client.td import Affordance, ThingDescription
 
@@ -72,6 +73,30 @@ class ThingClient(Closing):
         except ValueError:
             raise NotOffered(f"{url} did not answer with a Thing Description") from None
         return cls.from_td(document, response.url, connection=connection)
+
+    @classmethod
+    def from_name(
+        cls,
+        server: str,
+        thing: str,
+        token: str | None = None,
+        *,
+        search: float = 3.0,
+        timeout: float = 10.0,
+        reconnect: Reconnect | None = None,
+    ) -> ThingClient:
+        """The client of the Thing `thing` of the server advertised on the local network
+        as `server` (see `labthings discover`: its name, or its title if only one server
+        has it), found within `search` seconds. Raises `NotOffered` naming the servers
+        heard if there is no such server or Thing, `ServerUnreachable` if multicast DNS
+        cannot be used here."""
+        found = named_server(server, search=search, token=token)
+        try:
+            url = found.thing(thing).url
+        except KeyError:
+            served = ", ".join(t.name for t in found.things) or "none listed"
+            raise NotOffered(f"{found.name} serves no Thing {thing!r} ({served})") from None
+        return cls.from_url(url, token, timeout=timeout, reconnect=reconnect)
 
     @classmethod
     def from_td(

@@ -21,6 +21,7 @@ import requests
 from served import ROOT, SUPPORT, ServedLab
 from tokens_for_tests import create_token
 
+from labthings.client import LabClient, NotOffered, ThingClient
 from labthings.discovery import discover
 from labthings.discovery.advertise import AdvertiseError, Advertiser
 
@@ -128,3 +129,15 @@ def test_a_server_needing_a_token_is_listed_and_its_things_with_the_token(
         assert [thing.name for thing in opened.things] == ["calc", "slow", "recorder"]
     finally:
         assert lab.stop() == 0, lab.output
+
+
+def test_a_client_is_built_from_an_advertised_name(demo: ServedLab) -> None:
+    name = ours([vars(found) for found in discover(3.0)], demo)["name"]
+    with ThingClient.from_name(name, "stage") as stage:
+        assert stage.position == requests.get(f"{demo.url}stage/properties/position").json()
+    with LabClient.from_name(name) as lab:
+        assert lab.url == demo.url and "stage" in lab.things
+    with pytest.raises(NotOffered, match="serves no Thing 'nothing'"):
+        ThingClient.from_name(name, "nothing")
+    with pytest.raises(NotOffered, match="no server named 'no such lab'"):
+        LabClient.from_name("no such lab", search=1.0)
