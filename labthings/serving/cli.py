@@ -21,18 +21,20 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labthings import __version__
 from labthings.client import cli as client_cli
 from labthings.core.access.tokens import SCOPES, TokenStore, TokenStoreError
 from labthings.core.datadir import DATA_DIR_ENV, DataDirInUse, data_dir, default_data_dir
 from labthings.core.errors import ConfigurationError, ThingOpenError
-from labthings.http.labthing import LabThing
-from labthings.http.security import Access
 from labthings.serving import discover_command
 from labthings.serving.console import configure_logging
-from labthings.serving.server import DEFAULT_THREADS, ListenError, serve
-from labthings.serving.targets import TargetError, load_labthing, read_options
+from labthings.serving.defaults import DEFAULT_THREADS
+
+if TYPE_CHECKING:  # the server's modules load only for `serve`: the client's commands start fast
+    from labthings.http.labthing import LabThing
+    from labthings.serving.server import ListenError
 
 __all__ = ["main"]
 
@@ -62,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve_command(arguments: argparse.Namespace) -> int:
+    from labthings.http.security import Access
+    from labthings.serving.server import ListenError, serve
+    from labthings.serving.targets import TargetError, load_labthing, read_options
+
     if arguments.threads < 1:
         return _fail("--threads must be at least 1", 2)
     level = LOG_LEVELS[arguments.log_level]

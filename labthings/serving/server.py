@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from labthings.discovery.advertise import AdvertiseError, Advertiser
 from labthings.http.labthing import LabThing
 from labthings.serving.console import AccessLog
+from labthings.serving.defaults import DEFAULT_THREADS
 from labthings.serving.engine import Engine, bind
 from labthings.serving.limits import BodyLimit
 
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_THREADS", "ListenError", "serve"]
 
-DEFAULT_THREADS = 1024
-"""The most Python threads running the app at once: each request in progress and each
-open event stream holds one, so this must stay above the stream cap with room for
-ordinary requests. They are started on demand and end after 30 s unused."""
 MAX_CONNECTIONS = 4096
 """Connections held at once, idle or not (an idle one costs no thread); past it, new
 ones wait in the listen backlog."""
