@@ -7,6 +7,7 @@ to a status code in one place.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class LabThingsError(Exception):
@@ -85,6 +86,15 @@ class ActionFailed(LabThingsError):
     """An action failed for a reason its message says in full (a program's exit code and
     error output, say): the invocation ends in `error` with that message, and the server
     logs it without a traceback."""
+
+
+class RemoteActionFailed(ActionFailed):
+    """An action failed elsewhere (on a compute worker), which described the failure as
+    an RFC 9457 `problem`: the invocation ends in `error` with that problem as it is."""
+
+    def __init__(self, problem: Mapping[str, Any]) -> None:
+        super().__init__(str(problem.get("detail") or problem.get("title") or "failed"))
+        self.problem: dict[str, Any] = dict(problem)
 
 
 class ProgramFailed(ActionFailed):

@@ -62,6 +62,10 @@ class Settings:
     """External programs' working folders are removed this long after their last use."""
     idempotency_keys_for: float = 24 * 3600.0
     """How long an `Idempotency-Key` is remembered; a repeat after that starts anew."""
+    compute_lost_after: float = 30.0
+    """A compute action running on a Celery worker that has sent no heartbeat for this
+    long (the worker was killed, or its machine lost) ends in `error`; so does one whose
+    result backend has not answered for this long."""
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """These settings with some replaced; ConfigurationError names an unknown one."""

@@ -49,6 +49,9 @@ class LabThing:
     one), `cors_origins` (web pages of other origins allowed to use it, like
     `https://notebooks.example.org`) and `allowed_hosts` (names it answers to besides
     IP addresses, `localhost` and the machine's own); see `configure_access`.
+
+    `celery` (a broker URL or a Celery app) sends compute actions to Celery workers;
+    see `use_celery`.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class LabThing:
         tokens: TokenStore | None = None,
         cors_origins: Iterable[str] = (),
         allowed_hosts: Iterable[str] = (),
+        celery: object = None,
         **overrides: Any,
     ) -> None:
         self.title = title
@@ -82,6 +86,8 @@ class LabThing:
         self._built = False
         self.access: Access
         self.configure_access(tokens=tokens, cors_origins=cors_origins, allowed_hosts=allowed_hosts)
+        if celery is not None:
+            self.use_celery(celery)
         if app is not None:
             self.init_app(app)
 
@@ -122,6 +128,33 @@ class LabThing:
             raise ConfigurationError("access cannot be configured after the app has been built")
         self.access = Access.of(tokens, cors_origins, allowed_hosts)
 
+    def use_celery(self, celery: object, *, backend: str | None = None) -> None:
+        """Send compute actions (`@action(executor="celery")`) to Celery workers through
+        `celery`, a broker URL (results in `backend`, default the broker) or a Celery app,
+        before the app is built (`labthings serve --celery-broker URL` does). Without it
+        they run in task threads like other actions.
+
+        Raises ConfigurationError if the `celery` extra is not installed, for a bad
+        argument, or once the app is built.
+        """
+        if self._built:
+            raise ConfigurationError("Celery cannot be configured after the app has been built")
+        try:
+            from labthings.celery.executor import CeleryExecutor
+        except ModuleNotFoundError as error:
+            if error.name not in ("celery", "kombu", "redis"):
+                raise
+            raise ConfigurationError(
+                f"compute actions on Celery need {error.name}: pip install 'labthings[celery]'"
+            ) from error
+        executor = CeleryExecutor.of(
+            celery, backend=backend, lost_after=self.settings.compute_lost_after
+        )
+        previous = self.runner.executors.get("celery")
+        self.runner.executors["celery"] = executor
+        if previous is not None:
+            previous.close()
+
     def use_data_dir(self, folder: Path) -> None:
         """Keep the history, `persist=True` property values and Idempotency-Keys in
         `folder`, before the app is built (`labthings serve` does, unless `--ephemeral`).
@@ -138,6 +171,7 @@ class LabThing:
             lock.release()
             raise
         self._dir_lock = lock
+        runner.executors.update(self.runner.executors)
         self.runner = runner
         self._store = PropertyStore(folder / STATE_FILE)
         self._keys = self._idempotency_keys(folder / KEYS_FILE)
@@ -284,6 +318,7 @@ class LabThing:
                 "%s was still running at the shutdown deadline; closing its Thing anyway",
                 task.holder_description,
             )
+        self.runner.close_executors()
         self.hub.close()
         while self._opened:
             thing = self._opened.pop()

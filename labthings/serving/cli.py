@@ -1,7 +1,8 @@
 """The `labthings` command line: `labthings serve FILE.py:NAME` or `module:NAME`,
-`labthings token create|list|revoke` to manage the access tokens of a data folder, and
-`labthings discover` to list the servers on the local network, and the client's
-commands (`call`, `get`, `set`, `watch`, `describe`: labthings.client.cli).
+`labthings token create|list|revoke` to manage the access tokens of a data folder,
+`labthings discover` to list the servers on the local network, `labthings worker
+--celery-broker URL TARGET` to run compute actions on Celery, and the client's commands
+(`call`, `get`, `set`, `watch`, `describe`: labthings.client.cli).
 
 A failed start is reported in one line on stderr, `labthings: ...`, with exit status 2
 when the target or the command line is wrong and 1 when serving failed; at debug level
@@ -60,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token_command(arguments)
     if arguments.command == "discover":
         return discover_command.run(arguments)
+    if arguments.command == "worker":
+        return _worker_command(arguments)
     return _serve_command(arguments)
 
 
@@ -110,6 +113,12 @@ def _serve_command(arguments: argparse.Namespace) -> int:
     except ConfigurationError as error:  # the target built its app already
         return _fail(str(error), 2)
     try:
+        if arguments.celery_broker:
+            labthing.use_celery(arguments.celery_broker, backend=arguments.celery_backend)
+            kept.append(f"sending compute actions to Celery workers through {_masked(arguments)}")
+    except ConfigurationError as error:
+        return _fail(str(error), 2)
+    try:
         kept.append(
             _keep_state(labthing, None if arguments.ephemeral else data_dir(arguments.data_dir))
         )
@@ -137,6 +146,40 @@ def _serve_command(arguments: argparse.Namespace) -> int:
 
 
 _CREATE = "labthings token create NAME --scope control"
+
+
+def _worker_command(arguments: argparse.Namespace) -> int:
+    if arguments.concurrency is not None and arguments.concurrency < 1:
+        return _fail("--concurrency must be at least 1", 2)
+    try:
+        from labthings.celery.worker import run_worker
+    except ModuleNotFoundError as error:
+        return _fail(f"the worker needs {error.name}: pip install 'labthings[celery]'", 2)
+    from labthings.serving.targets import TargetError, import_target
+
+    debug = arguments.log_level == "debug"
+    for target in arguments.target:
+        try:
+            import_target(target)
+        except TargetError as error:
+            return _fail(str(error), 2, error.__cause__ if debug else None)
+        except Exception as error:  # raised by the target's own code at import
+            return _fail(_could_not_start(error), 1, error if debug else None)
+    run_worker(
+        arguments.celery_broker,
+        arguments.celery_backend,
+        concurrency=arguments.concurrency,
+        pool=arguments.pool,
+        log_level=arguments.log_level,
+    )
+    return 0
+
+
+def _masked(arguments: argparse.Namespace) -> str:
+    """The broker URL without its password, for the console."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(arguments.celery_broker))
 
 
 def _keep_state(labthing: LabThing, folder: Path | None) -> str:
@@ -264,6 +307,7 @@ def _parser() -> argparse.ArgumentParser:
     _token_parser(commands, data)
     discover_command.add_parser(commands)
     client_cli.add_commands(commands)
+    _worker_parser(commands)
     serve_command = commands.add_parser("serve", parents=[data], help="serve a LabThing over HTTP")
     serve_command.add_argument("target", help="FILE.py:NAME or module:NAME (NAME: labthing)")
     serve_command.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
@@ -335,7 +379,58 @@ def _parser() -> argparse.ArgumentParser:
         help="a host name the server answers to besides IP addresses, localhost and the "
         "machine's own names, e.g. a DNS alias or a reverse proxy's (repeatable)",
     )
+    _celery_options(serve_command, required=False)
     return parser
+
+
+def _celery_options(command: argparse.ArgumentParser, *, required: bool) -> None:
+    command.add_argument(
+        "--celery-broker",
+        required=required,
+        metavar="URL",
+        help="the Celery broker that compute actions go through, e.g. "
+        "redis://127.0.0.1:6379/0 (needs labthings[celery])"
+        + ("" if required else "; without it they run in this process"),
+    )
+    command.add_argument(
+        "--celery-backend",
+        metavar="URL",
+        help="where Celery keeps their progress and results (default: the broker)",
+    )
+
+
+def _worker_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    worker = commands.add_parser(
+        "worker", help="run a Celery worker for the compute actions of a lab"
+    )
+    worker.add_argument(
+        "target",
+        nargs="+",
+        help="FILE.py[:NAME] or module[:NAME] defining the Thing classes (only imported; "
+        "the same target as `labthings serve` will do)",
+    )
+    _celery_options(worker, required=True)
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        help="worker processes running actions at once (default: one per CPU)",
+    )
+    worker.add_argument(
+        "--pool",
+        choices=["prefork", "solo", "threads"],
+        default="prefork",
+        help="how actions run: prefork (processes, which a DELETE can terminate), solo "
+        "or threads (no termination: a cancelled action runs to its end); default "
+        "%(default)s",
+    )
+    worker.add_argument(
+        "--log-level",
+        choices=list(LOG_LEVELS),
+        default="info",
+        help="the least severe log lines shown (default: %(default)s)",
+    )
 
 
 def _token_parser(

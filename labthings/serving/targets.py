@@ -24,7 +24,7 @@ from labthings.core.errors import ConfigurationError
 from labthings.core.things.thing import Thing
 from labthings.http.labthing import LabThing
 
-__all__ = ["TargetError", "load_labthing", "read_options"]
+__all__ = ["TargetError", "import_target", "load_labthing", "read_options"]
 
 DEFAULT_NAME = "labthing"
 _NEEDED = "serve a LabThing instance, or a function that returns one"
@@ -73,6 +73,18 @@ def load_labthing(target: str, options: Mapping[str, Any] | None = None) -> LabT
     if not isinstance(made, LabThing):
         raise TargetError(_not_a_labthing(target, f"a function returning {_noun(made)}", made))
     return made
+
+
+def import_target(target: str) -> ModuleType:
+    """Import the module of `path/to/file.py[:NAME]` or `package.module[:NAME]` as
+    `load_labthing` does (under the same name), without making anything from it; a
+    compute worker loads the Thing classes of the server it works for this way.
+
+    Raises `TargetError` if it cannot be imported or declares a Thing wrongly.
+    """
+    source = target.partition(":")[0]
+    with _declaration_errors(target):
+        return _import(source)
 
 
 def read_options(config: str | None, pairs: Sequence[str]) -> dict[str, Any]:

@@ -3,14 +3,13 @@ driven by Selenium, offline (no Selenium Manager, no browser download)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from apt_packages import apt_install
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -46,28 +45,7 @@ def ensure_chromium(timeout: float = 600) -> None:
     with apt-get); raise RuntimeError saying why when they still cannot be had."""
     if not _missing():
         return
-    notes = ""
-    can_install = (
-        os.geteuid() == 0 and shutil.which("apt-get") and Path("/etc/debian_version").exists()
-    )
-    if can_install:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (
-            ["apt-get", "update"],
-            ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
-        ):
-            try:
-                done = subprocess.run(
-                    command, env=env, capture_output=True, text=True, timeout=timeout
-                )
-            except subprocess.TimeoutExpired:
-                notes = f"`{' '.join(command)}` took more than {timeout:.0f} s"
-                break
-            if done.returncode != 0:
-                notes = f"`{' '.join(command)}` failed:\n{(done.stdout + done.stderr)[-2000:]}"
-                break
-    else:
-        notes = "not root on a Debian system with apt-get, so the test setup cannot install them"
+    notes = apt_install(["chromium", "chromium-driver"], timeout)
     if missing := _missing():
         raise RuntimeError(
             f"the browser tests need Debian's chromium and chromium-driver; missing "

@@ -13,12 +13,36 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 SUPPORT = Path(__file__).parent
 """The folder of the test helpers, `lab_for_tests.py` among them."""
 ROOT = SUPPORT.parents[1]
 """The repository."""
 _SERVING = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+/)")
+
+
+def read_lines(stream: IO[str], lines: list[str], arrived: queue.Queue[str | None]) -> None:
+    """Keep each line of a process's `stream` in `lines` and hand it to `arrived`, then
+    None once the stream ends (run it in a thread)."""
+    for line in stream:
+        lines.append(line)
+        arrived.put(line)
+    arrived.put(None)
+
+
+def wait_for_line(
+    arrived: queue.Queue[str | None], pattern: re.Pattern[str], timeout: float
+) -> re.Match[str] | None:
+    """The match of `pattern` in the first line from `arrived` that has one; None if the
+    stream ended, or no line came for `timeout` s."""
+    try:
+        while (line := arrived.get(timeout=timeout)) is not None:
+            if match := pattern.search(line):
+                return match
+    except queue.Empty:
+        pass
+    return None
 
 
 class ServedLab:
@@ -59,18 +83,11 @@ class ServedLab:
 
     def _read(self) -> None:
         assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
+        read_lines(self.process.stderr, self.lines, self._lines)
 
     def _wait_for_url(self, timeout: float) -> str:
-        try:
-            while (line := self._lines.get(timeout=timeout)) is not None:
-                if match := _SERVING.search(line):
-                    return match.group(1)
-        except queue.Empty:
-            pass
+        if match := wait_for_line(self._lines, _SERVING, timeout):
+            return match.group(1)
         self.stop()
         raise RuntimeError("the server did not start:\n" + "".join(self.lines))
 

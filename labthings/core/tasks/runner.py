@@ -4,7 +4,9 @@ Unfinished tasks live in memory as TaskThreads; every record is in the `History`
 (SQLite) from the moment its task is started, and a finished one only there, so memory
 stays flat however large the history and its outputs. An action that returns a
 `RemoteJob` hands its invocation to the runner's `RemoteJobs` (see remote.py), which
-checks it, stores it, and resumes it after a restart (`resume_remote_jobs`).
+checks it, stores it, and resumes it after a restart (`resume_remote_jobs`). A compute
+action whose executor is configured (`executors`, see executors.py) is sent away by its
+task thread and followed the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from labthings.core.errors import (
     NotFoundError,
@@ -32,6 +34,7 @@ from labthings.core.live.hub import EventHub
 from labthings.core.programs.folders import PROGRAMS_FOLDER, WorkFolders
 from labthings.core.settings import Settings
 from labthings.core.tasks.blobs import BlobStore
+from labthings.core.tasks.executors import Executor
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
 from labthings.core.tasks.history import UNFINISHED, CompletedInput, History
 from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus, restored_state
@@ -63,6 +66,19 @@ class Page:
         return [json.loads(item.text) for item in self.listed]
 
 
+class _Run(NamedTuple):
+    """How a task of an action runs."""
+
+    target: Callable[..., Any]
+    """What its thread calls with the arguments."""
+    owner: object
+    """Whose methods check a remote job it returns: the Thing, or an executor."""
+    dump_output: Callable[[Any], Any]
+    """How its output becomes JSON."""
+    elsewhere: bool
+    """Its thread only sends the work to an executor: it stays `pending` till then."""
+
+
 class TaskRunner:
     """Owns every TaskThread of a server, and its history.
 
@@ -90,6 +106,9 @@ class TaskRunner:
         remote_store = RemoteStore(None if data_dir is None else data_dir / STATE_FILE)
         self.remote = RemoteJobs(remote_store, clock=clock)
         """The remote jobs being checked (see `resume_remote_jobs`)."""
+        self.executors: dict[str, Executor] = {}
+        """Where compute actions go, by executor name (`@action(executor=...)`); an
+        action whose executor is not here runs in a task thread like any other."""
         self._history = History(
             None if data_dir is None else data_dir / STATE_FILE,
             max_count=settings.history_max_count,
@@ -140,20 +159,22 @@ class TaskRunner:
         requested_by: str | None = None,
     ) -> TaskThread:
         """Start a task of an action of `entry` with arguments it has already validated."""
+        run = self._how_to_run(entry.thing, affordance)
         task = TaskThread(
             thing=entry.name,
             action=affordance.name,
-            target=getattr(entry.thing, affordance.name),
+            target=run.target,
             arguments=arguments,
             input_record=affordance.dump_input(arguments),
-            dump_output=affordance.dump_output,
+            dump_output=run.dump_output,
             instrument_lock=entry.lock if affordance.lock else None,
             log_limit=self._settings.task_log_max,
             listener=self._changed,
             requested_by=requested_by,
             persist=self._persist,
             work_folders=self._folders,
-            handoff=functools.partial(self.remote.adopt, entry.thing),
+            handoff=functools.partial(self.remote.adopt, run.owner),
+            stays_pending=run.elsewhere,
         )
         with self._lock:
             if self._closed:
@@ -180,6 +201,17 @@ class TaskRunner:
                     self._forget_pending_locked(task.id)
                 raise
         return task
+
+    def _how_to_run(self, thing: object, affordance: ActionAffordance) -> _Run:
+        """How a task of `affordance` runs: the action itself, or its executor's `submit`."""
+        executor = self.executors.get(affordance.executor)
+        if executor is None:
+            return _Run(getattr(thing, affordance.name), thing, affordance.dump_output, False)
+
+        def submit(**arguments: Any) -> Any:
+            return executor.submit(thing, affordance, arguments)
+
+        return _Run(submit, executor, to_json_value, True)  # the executor's output is JSON
 
     def on_finish(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call `listener(record)` with each final record as soon as it is stored, before
@@ -212,17 +244,22 @@ class TaskRunner:
                 if entry is None
                 else entry.thing.affordance(row.record["action"], ActionAffordance)
             )
+            owner: object | None = None if entry is None else entry.thing
+            dump_output: Callable[[Any], Any] = to_json_value
+            if entry is not None and found is not None:
+                run = self._how_to_run(entry.thing, found)
+                owner, dump_output = run.owner, run.dump_output
             task = TaskThread.resumed(
                 restored_state(stored.record, self._settings.task_log_max),
                 stored.version,
-                dump_output=to_json_value if found is None else found.dump_output,
+                dump_output=dump_output,
                 listener=self._changed,
                 persist=self._persist,
             )
             task.seq = row.seq
             with self._lock:
                 self._tasks[task.id] = task
-            self.remote.resume(task, stored, None if entry is None else entry.thing)
+            self.remote.resume(task, stored, owner)
             count += 1
         return count
 
@@ -390,6 +427,11 @@ class TaskRunner:
                 task.wait(left)
         self.remote.wait_idle(max(0.0, deadline - time.monotonic()))
         return [task for task in unfinished if not (task.finished or self.remote.holds(task.id))]
+
+    def close_executors(self) -> None:
+        """Let go of the executors' connections (after `shutdown`)."""
+        for executor in self.executors.values():
+            executor.close()
 
     def close(self) -> None:
         """Close the history (after `shutdown`); temporary blob and program folders are

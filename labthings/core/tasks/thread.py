@@ -19,7 +19,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from labthings.core.errors import ActionFailed, ServerBusyError, TaskCancelled
+from labthings.core.errors import (
+    ActionFailed,
+    RemoteActionFailed,
+    ServerBusyError,
+    TaskCancelled,
+)
 from labthings.core.jsonvalues import clean_text, now_utc, to_json_value
 from labthings.core.tasks.progress import checked_percent, checked_remaining, report
 from labthings.core.tasks.record import (
@@ -98,6 +103,7 @@ class TaskThread(threading.Thread):
         persist: Persist = lambda task, record: record,
         work_folders: WorkFolders | None = None,
         handoff: Handoff | None = None,
+        stays_pending: bool = False,
     ) -> None:
         task_id = str(uuid.uuid4())
         super().__init__(name=f"labthings-task-{action}-{task_id[:8]}", daemon=True)
@@ -129,6 +135,7 @@ class TaskThread(threading.Thread):
         self._listener = listener
         self._persist = persist
         self._handoff = handoff
+        self._stays_pending = stays_pending
         self._done = threading.Event()
         self._cancel_event = threading.Event()
         self._message_before_cancel: str | None = None
@@ -356,11 +363,15 @@ class TaskThread(threading.Thread):
             _current.reset(token)
 
     def _start_running(self) -> bool:
-        """Move from pending to running; False if the task was cancelled meanwhile."""
+        """Move from pending to running; False if the task was cancelled meanwhile. A
+        task that `stays_pending` stays so: its thread only sends the work elsewhere, and
+        its taker says when the work starts."""
         with self._telling:
             with self._lock:
                 if self._state.status is not TaskStatus.PENDING:
                     return False
+                if self._stays_pending:
+                    return True
                 self._state.status = TaskStatus.RUNNING
                 self._state.time_started = now_utc()
                 self._count_change_locked()
@@ -505,6 +516,8 @@ def _not_run() -> None:
 
 def _error_problem(error: BaseException) -> dict[str, Any]:
     """An RFC 9457 problem object for an exception an action raised."""
+    if isinstance(error, RemoteActionFailed):
+        return dict(error.problem)
     return {
         "type": "urn:labthings:problem:action-failed",
         "title": "The action failed",

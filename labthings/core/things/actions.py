@@ -23,9 +23,14 @@ from labthings.core.tasks.remote_job import RemoteJob
 from labthings.core.things.affordance import Affordance, dump_value, qualified_name
 from labthings.core.things.blob import Blob
 
-__all__ = ["ActionAffordance", "action"]
+__all__ = ["EXECUTORS", "ActionAffordance", "action"]
 
 ActionFunction = Callable[..., Any]
+
+EXECUTORS = ("thread", "celery")
+"""Where an action can run: `thread` (a task thread of the server, the default) or
+`celery` (a compute action, sent to Celery workers when the server has Celery configured;
+see `labthings.celery`)."""
 
 
 class ActionAffordance(Affordance):
@@ -40,6 +45,8 @@ class ActionAffordance(Affordance):
     True, the one whose POST answers with the output once the action ends (what generic
     WoT consumers can use); False, for actions longer than an HTTP request should wait,
     the one answering at once with an invocation record to follow.
+    `executor` says where it runs (one of `EXECUTORS`); a compute action (not "thread")
+    needs no instrument, so it takes no instrument lock.
     """
 
     kind = "action"
@@ -49,15 +56,17 @@ class ActionAffordance(Affordance):
         func: ActionFunction,
         *,
         wait: float = 1.0,
-        lock: bool = True,
+        lock: bool | None = None,
         safe: bool = False,
         idempotent: bool = False,
         dedupe: bool = False,
         cache_for: float = 0.0,
         synchronous: bool = True,
+        executor: str = "thread",
         title: str | None = None,
         description: str | None = None,
     ) -> None:
+        _check_executor(func, executor, lock)
         if wait < 0:
             raise ConfigurationError(f"action {qualified_name(func)!r}: wait must be >= 0")
         if (
@@ -75,13 +84,14 @@ class ActionAffordance(Affordance):
         )
         self.func = func
         self.wait = float(wait)
-        self.lock = lock
+        self.executor = executor
+        self.lock = executor == "thread" if lock is None else lock
         self.safe = safe
         self.idempotent = idempotent
         self.dedupe = dedupe
         self.cache_for = float(cache_for)
         self.synchronous = synchronous
-        self.input_fields, self.output_field = _fields_from_signature(func)
+        self.input_fields, self.output_field = _fields_from_signature(func, executor)
         self.input_schema: Schema = schema_for_fields(
             f"{_camel(self.name)}Input", self.input_fields
         )
@@ -134,12 +144,13 @@ def action(func: ActionFunction) -> ActionAffordance: ...
 def action(
     *,
     wait: float = 1.0,
-    lock: bool = True,
+    lock: bool | None = None,
     safe: bool = False,
     idempotent: bool = False,
     dedupe: bool = False,
     cache_for: float = 0.0,
     synchronous: bool = True,
+    executor: str = "thread",
     title: str | None = None,
     description: str | None = None,
 ) -> Callable[[ActionFunction], ActionAffordance]: ...
@@ -153,8 +164,10 @@ def action(
     `dedupe` (a POST with the input of a pending or running invocation gets that one),
     `cache_for` (seconds: a POST with the input of one completed less than that ago
     gets it back without running), `synchronous` (default True: the TD offers the POST
-    that answers with the output first; False for actions that take minutes), `title`,
-    `description` (default: the docstring).
+    that answers with the output first; False for actions that take minutes), `executor`
+    ("thread", or "celery" for a compute action that runs on Celery workers when the
+    server has Celery configured, without the instrument lock), `title`, `description`
+    (default: the docstring).
     """
     if func is not None:
         return ActionAffordance(func, **options)
@@ -165,8 +178,22 @@ def action(
     return decorate
 
 
+def _check_executor(func: ActionFunction, executor: str, lock: bool | None) -> None:
+    """ConfigurationError for an unknown executor, or a compute action taking the lock."""
+    where = f"action {qualified_name(func)!r}"
+    if executor not in EXECUTORS:
+        raise ConfigurationError(
+            f"{where}: unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}"
+        )
+    if executor != "thread" and lock:
+        raise ConfigurationError(
+            f"{where}: a compute action (executor={executor!r}) runs away from the "
+            "instrument, so it cannot take the instrument lock; drop lock=True"
+        )
+
+
 def _fields_from_signature(
-    func: ActionFunction,
+    func: ActionFunction, executor: str = "thread"
 ) -> tuple[dict[str, fields.Field], fields.Field | None]:
     """Argument fields (required unless defaulted) and the output field of `func`."""
     where = f"action {qualified_name(func)!r}"
@@ -191,6 +218,13 @@ def _fields_from_signature(
             raise ConfigurationError(f"{where}, argument {parameter.name!r}: {error}") from None
     output = None
     returns = hints.get("return", type(None))
+    if executor != "thread" and (
+        returns in (Blob, RemoteJob) or typing.get_origin(returns) is RemoteJob
+    ):
+        raise ConfigurationError(
+            f"{where}, return value: a compute action (executor={executor!r}) returns "
+            "JSON values, not a Blob or a RemoteJob"
+        )
     if typing.get_origin(returns) is RemoteJob:  # the job's output is the action's
         returns = typing.get_args(returns)[0]
     if returns is not type(None) and returns is not RemoteJob:
