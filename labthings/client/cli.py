@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 from labthings.client.commands import COMMANDS, UsageError
 from labthings.client.errors import (
@@ -60,7 +62,14 @@ def exit_status(error: ClientError) -> int:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Run a client command; returns the exit status."""
+    """Run a client command; returns the exit status.
+
+    Ctrl-C (SIGINT) always interrupts, cancelling what `call` started, even in a process
+    that began with SIGINT ignored (a shell's background job, whose Python would
+    otherwise never raise KeyboardInterrupt), as `labthings serve` always stops on it.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(COMMANDS[arguments.command](arguments))
     except ClientError as error:
