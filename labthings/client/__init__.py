@@ -12,6 +12,10 @@ for update in move:                    # progress as the server reports it
 print(move.output)                     # the result, or InvocationFailed/InvocationCancelled
 ```
 
+Several servers at once: `Lab.from_urls([...])` (or `Lab.discover()`) names every Thing
+as `server/thing`, and `lab.start([...])` returns a `Group` that follows all the
+invocations together.
+
 It depends on requests only: no Flask, nothing of the server's packages.
 """
 
@@ -31,8 +35,10 @@ from labthings.client.errors import (
     ServerUnreachable,
     WaitTimeout,
 )
+from labthings.client.group import Group, Outcome
 from labthings.client.invocation import Invocation, Update
 from labthings.client.lab import LabClient
+from labthings.client.many import Lab
 from labthings.client.streams import EventStream
 from labthings.client.thing import ThingClient
 
@@ -41,6 +47,7 @@ __all__ = [
     "ClientError",
     "Connection",
     "EventStream",
+    "Group",
     "InvalidArguments",
     "InvalidInput",
     "Invocation",
@@ -48,9 +55,11 @@ __all__ = [
     "InvocationError",
     "InvocationFailed",
     "InvocationGone",
+    "Lab",
     "LabClient",
     "NotFound",
     "NotOffered",
+    "Outcome",
     "Reconnect",
     "RequestFailed",
     "ServerUnreachable",

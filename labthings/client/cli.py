@@ -13,52 +13,27 @@ import signal
 import sys
 import threading
 
-from labthings.client.commands import COMMANDS, UsageError
-from labthings.client.errors import (
-    ClientError,
-    InvalidInput,
-    InvocationCancelled,
-    NotOffered,
-    RequestFailed,
-    ServerUnreachable,
-    WaitTimeout,
-)
+from labthings.client.commands import COMMANDS
+from labthings.client.errors import ClientError
+from labthings.client.exits import EXIT_STATUSES, SEVERITY, exit_status
 
-__all__ = ["COMMANDS", "EXIT_STATUSES", "TOKEN_ENV", "add_commands", "exit_status", "run"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_STATUSES",
+    "SEVERITY",
+    "TOKEN_ENV",
+    "add_commands",
+    "exit_status",
+    "run",
+]
 
 TOKEN_ENV = "LABTHINGS_TOKEN"
-EXIT_STATUSES = {
-    0: "done: the action completed, the value was read or written",
-    1: "the action ended in error, or the server failed (5xx) or lost the invocation",
-    2: "the command line is wrong: an unknown thing, property or action, or arguments "
-    "that do not fit the action (checked before anything is sent)",
-    3: "the action was cancelled (Ctrl-C cancels it on the server)",
-    4: "no server answered at URL, or it went away and did not come back in time",
-    5: "the server refused the request: 401/403 (access token), 404, 409, 422 (a bad "
-    "value) or another 4xx",
-    6: "--timeout passed with the action still running (it goes on; its URL is printed)",
-    130: "interrupted (Ctrl-C) during get, set or describe",
-}
-_EPILOG = "exit status:\n" + "\n".join(
-    f"  {status:<3}  {meaning}" for status, meaning in EXIT_STATUSES.items()
+_EPILOG = (
+    "exit status:\n"
+    + "\n".join(f"  {status:<3}  {meaning}" for status, meaning in EXIT_STATUSES.items())
+    + "\n\nOver several servers (--on, --also) the status is the worst of theirs, worst "
+    "first: " + ", ".join(str(status) for status in SEVERITY) + "."
 )
-
-
-def exit_status(error: ClientError) -> int:
-    """The exit status of a command that ended with `error`."""
-    if isinstance(error, UsageError | NotOffered) or (
-        isinstance(error, InvalidInput) and error.status is None
-    ):
-        return 2
-    if isinstance(error, InvocationCancelled):
-        return 3
-    if isinstance(error, ServerUnreachable):
-        return 4
-    if isinstance(error, RequestFailed) and error.status is not None and error.status < 500:
-        return 5
-    if isinstance(error, WaitTimeout):
-        return 6
-    return 1
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -107,7 +82,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "Start ACTION of THING with NAME=VALUE arguments (VALUE is JSON where it parses "
         "as JSON, else text), show a progress bar with its message and the time left, and "
         "print its output as JSON. Ctrl-C cancels the action on the server. With --json: "
-        "no progress, and the final invocation record instead of the output.",
+        "no progress, and the final invocation record instead of the output. With --on "
+        "or --also, the actions run on several servers at once, a bar (or lines) for "
+        "each; each output is printed as `SERVER/THING.ACTION: JSON` (with --json, one "
+        "object of the final records by that name), and a server that fails or goes "
+        "away is reported without stopping the others.",
     )
     call.add_argument("thing", metavar="THING")
     call.add_argument("action", metavar="ACTION")
@@ -118,6 +97,23 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="SECONDS",
         help="stop waiting after this long (exit status 6; the action goes on)",
     )
+    call.add_argument(
+        "--on",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also run THING ACTION with the same arguments on this server (repeatable)",
+    )
+    call.add_argument(
+        "--also",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="ARG",
+        help="URL THING ACTION [NAME=VALUE ...]: also run this action, on this or another "
+        "server (repeatable)",
+    )
+    _add_patience(call)
 
     get = add("get", "print a property's value", "Print PROPERTY of THING (JSON, or text).")
     get.add_argument("thing", metavar="THING")
@@ -146,6 +142,23 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--property", action="append", default=[], metavar="NAME", help="(repeatable)"
     )
     watch.add_argument("--event", action="append", default=[], metavar="NAME", help="(repeatable)")
+    watch.add_argument(
+        "--on",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also watch THING on this server; each line then starts with SERVER/THING "
+        '(with --json, a "server" member) (repeatable)',
+    )
+    watch.add_argument(
+        "--also",
+        action="append",
+        nargs=2,
+        default=[],
+        metavar=("URL", "THING"),
+        help="also watch another Thing, on this or another server (repeatable)",
+    )
+    _add_patience(watch)
 
     describe = add(
         "describe",
@@ -154,3 +167,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "values now, actions with their arguments, events.",
     )
     describe.add_argument("things", nargs="*", metavar="THING")
+
+
+def _add_patience(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--patience",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to seek a server that went away before giving it up (default 60)",
+    )

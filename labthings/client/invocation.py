@@ -6,12 +6,14 @@ the record with `Prefer: wait=N` and `If-None-Match`), and never asked in a busy
 A stream that breaks (the server restarting, say) is sought again with back-off within
 the connection's `Reconnect` patience; since a task stream starts with the whole record,
 the handle then carries on from the record as it stands. If the server no longer knows
-the invocation, `InvocationGone` says so.
+the invocation, `InvocationGone` says so. `interrupt()`, from another thread, ends a wait
+or an iteration that follows it (`labthings.client.Group` stops its followers so).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from labthings.client.errors import (
     ServerUnreachable,
     WaitTimeout,
 )
-from labthings.client.sse import Message, Parser, StreamLost, read_messages
+from labthings.client.sse import Message, Parser, StreamLost, abort, read_messages
 
 __all__ = ["FINISHED", "Invocation", "Update"]
 
@@ -67,7 +69,8 @@ class Invocation:
     `wait(timeout=None)` (or `.output`) returns the output once it has completed and
     raises `InvocationFailed`, `InvocationCancelled` or `InvocationGone` otherwise, or
     `WaitTimeout` if it is still running at the timeout. Iterating yields an `Update`
-    now and after each change until it has finished. Not for use by several threads.
+    now and after each change until it has finished. Not for use by several threads,
+    but for `interrupt()`.
     """
 
     def __init__(
@@ -85,6 +88,8 @@ class Invocation:
         self._cancel_url = cancel_url or url
         self._cancel_method = cancel_method
         self._output_fetched = False
+        self._interrupted = threading.Event()
+        self._following: requests.Response | None = None
 
     def __repr__(self) -> str:
         progress = "" if self.progress is None else f" {self.progress:g}%"
@@ -156,6 +161,7 @@ class Invocation:
         decoded, anything else as bytes.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._interrupted.clear()
         for _ in self._changes(deadline):
             pass
         return self._outcome()
@@ -165,12 +171,23 @@ class Invocation:
         data or output (a log line alone is none), until it has finished. The last
         update is the finished one; it does not raise for an error or a cancel."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._interrupted.clear()
         yield self._update()
         for _ in self._changes(deadline):
             yield self._update()
 
     def __iter__(self) -> Iterator[Update]:
         return self.updates()
+
+    def interrupt(self) -> None:
+        """Make the wait or iteration following this invocation on another thread stop
+        now: it raises `WaitTimeout` (the invocation goes on; a later wait follows it
+        afresh). A long-poll under way (a server without event streams) ends when its
+        answer comes. Safe to call from any thread, and when nothing follows it."""
+        self._interrupted.set()
+        response = self._following
+        if response is not None:
+            abort(response)
 
     def refresh(self) -> Invocation:
         """Read the record again now (one GET)."""
@@ -227,6 +244,9 @@ class Invocation:
                 if not is_event_stream(response):
                     response.close()
                     return True
+                self._following = response
+                if self._interrupted.is_set():  # interrupted while connecting
+                    abort(response)
                 try:
                     with response:
                         for message in read_messages(
@@ -241,6 +261,8 @@ class Invocation:
                     lost = "the server ended the stream"
                 except StreamLost as error:
                     lost = str(error) or "the connection broke"
+                finally:
+                    self._following = None
             delays = delays or iter(self._connection.reconnect.delays())
             self._pause(next(delays, None), deadline, lost)
 
@@ -279,7 +301,7 @@ class Invocation:
                 etag = response.headers.get("ETag")
                 yield
             elif time.monotonic() - asked < wait / 2:  # the server did not hold the request
-                time.sleep(min(quick, max(0.0, _left(deadline, quick))))
+                self._interrupted.wait(min(quick, max(0.0, _left(deadline, quick))))
                 quick = min(quick * 2, 5.0)
 
     def _apply(self, message: Message) -> bool:
@@ -301,18 +323,24 @@ class Invocation:
 
     def _pause(self, delay: float | None, deadline: float | None, lost: str) -> None:
         """Sleep before seeking the server again, or give up if patience ran out."""
+        self._check_deadline(None)
         if delay is None:
             patience = self._connection.reconnect.patience
             raise ServerUnreachable(
                 f"lost touch with invocation {self.id} and could not regain it "
                 f"within {patience:g} s: {lost}"
             )
-        time.sleep(max(0.0, min(delay, _left(deadline, delay))))
+        self._interrupted.wait(max(0.0, min(delay, _left(deadline, delay))))
 
     def _read_timeout(self, deadline: float | None) -> float:
         return max(0.001, _left(deadline, self._connection.idle_timeout))
 
     def _check_deadline(self, deadline: float | None) -> None:
+        if self._interrupted.is_set():
+            raise WaitTimeout(
+                f"stopped following invocation {self.id} of {self.action!r}: it is still "
+                f"{self.status} (it goes on: {self._url or 'no URL given'})"
+            )
         if deadline is not None and time.monotonic() >= deadline:
             raise WaitTimeout(
                 f"invocation {self.id} of {self.action!r} is still {self.status} "

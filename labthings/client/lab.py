@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
@@ -11,10 +12,30 @@ from labthings.client.errors import NotOffered
 from labthings.client.named import named_server
 from labthings.client.thing import ThingClient, server_url
 
-__all__ = ["LabClient"]
+__all__ = ["LabClient", "ThingsByName"]
 
 
-class LabClient(Closing):
+class ThingsByName(Closing, ABC):
+    """Things known by name: `things` lists the names, `x[name]` (or `x.thing(name)`)
+    is the ThingClient of one, `name in x` asks, iterating gives the names."""
+
+    things: Collection[str]
+
+    @abstractmethod
+    def thing(self, name: str) -> ThingClient:
+        """The client of the Thing `name`."""
+
+    def __getitem__(self, name: str) -> ThingClient:
+        return self.thing(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.things)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.things
+
+
+class LabClient(ThingsByName):
     """The Things of one server: `lab.things` names them, `lab["stage"]` (or
     `lab.thing("stage")`) is the ThingClient of one, made on first use and kept. All of
     them share one connection; close the LabClient (or use `with`) to free it."""
@@ -84,15 +105,6 @@ class LabClient(Closing):
             href = urljoin(self.url, str(self.things[name].get("href") or f"{name}/"))
             self._clients[name] = ThingClient.from_url(href, connection=self._connection)
         return self._clients[name]
-
-    def __getitem__(self, name: str) -> ThingClient:
-        return self.thing(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.things)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.things
 
     def close(self) -> None:
         """Close the shared connection."""

@@ -1,5 +1,6 @@
 """How `labthings call` shows a running invocation: a progress bar on a terminal (tqdm),
-plain lines otherwise (a log file, a pipe), each with the message and the time left."""
+plain lines otherwise (a log file, a pipe), each with the message and the time left.
+Several invocations followed together have a bar each, one below the other."""
 
 from __future__ import annotations
 
@@ -105,11 +106,13 @@ class _Lines(Progress):
 
 
 class _Bar(Progress):
-    """A tqdm bar: `slow.sleep  40%|████      | step 8, 3 s left`."""
+    """A tqdm bar: `slow.sleep  40%|████      | step 8, 3 s left`, on line `position`
+    (counted from 0) of a stack of bars."""
 
-    def __init__(self, label: str, stream: IO[str]) -> None:
+    def __init__(self, label: str, stream: IO[str], position: int = 0) -> None:
         super().__init__(label, stream)
         self._bar = _tqdm_class()(
+            position=position,
             total=100,
             desc=label,
             file=stream,
@@ -153,10 +156,11 @@ def _columns(stream: IO[str]) -> int:
     return min(columns or 80, 120)
 
 
-def progress_display(label: str, stream: IO[str]) -> Progress:
-    """A bar if `stream` is a terminal, else plain lines."""
+def progress_display(label: str, stream: IO[str], position: int = 0) -> Progress:
+    """A bar if `stream` is a terminal (on line `position` of a stack of bars), else
+    plain lines (each starting with `label`)."""
     try:
         terminal = stream.isatty()
     except (AttributeError, ValueError):
         terminal = False
-    return _Bar(label, stream) if terminal else _Lines(label, stream)
+    return _Bar(label, stream, position) if terminal else _Lines(label, stream)

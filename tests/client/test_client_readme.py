@@ -14,7 +14,11 @@ from served import ROOT, ServedLab
 from labthings.client.cli import EXIT_STATUSES
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("## The Python client and the command line")[1].split("\n## ")[0]
+SECTION = (
+    README.split("## The Python client and the command line")[1]
+    .split("\n## ")[0]
+    .split("\n### ")[0]
+)
 DEMO = Path(ROOT) / "examples" / "microscope.py"
 
 

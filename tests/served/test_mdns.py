@@ -21,7 +21,7 @@ import requests
 from served import ROOT, SUPPORT, ServedLab
 from tokens_for_tests import create_token
 
-from labthings.client import LabClient, NotOffered, ThingClient
+from labthings.client import Lab, LabClient, NotOffered, ThingClient
 from labthings.discovery import discover
 from labthings.discovery.advertise import AdvertiseError, Advertiser
 
@@ -141,3 +141,30 @@ def test_a_client_is_built_from_an_advertised_name(demo: ServedLab) -> None:
         ThingClient.from_name(name, "nothing")
     with pytest.raises(NotOffered, match="no server named 'no such lab'"):
         LabClient.from_name("no such lab", search=1.0)
+
+
+def test_a_lab_of_the_servers_discovered_names_each_by_its_advertised_name(
+    demo: ServedLab,
+) -> None:
+    target = f"{SUPPORT / 'lab_for_tests.py'}:make_labthing"
+    other = ServedLab(target, extra=["--mdns", "--ephemeral"])
+    try:
+        advertised(other)
+        advertised(demo)
+        with Lab.discover(3.0) as lab:
+            by_url = {server.url: name for name, server in lab.servers.items()}
+            assert {demo.url, other.url} <= set(by_url)
+            demo_name, other_name = by_url[demo.url], by_url[other.url]
+            assert demo_name.startswith("Demo microscope on ")
+            assert other_name.startswith("Test lab on ")
+            assert {f"{demo_name}/stage", f"{other_name}/slow"} <= set(lab.things)
+            calls = [
+                (f"{demo_name}/light", "toggle", {}),
+                (f"{other_name}/calc", "add", {"a": 1, "b": 2}),
+            ]
+            with lab.start(calls) as group:
+                outcomes = group.wait(30)
+        assert outcomes[f"{other_name}/calc.add"].output == 3
+        assert isinstance(outcomes[f"{demo_name}/light.toggle"].output, bool)
+    finally:
+        assert other.stop() == 0, other.output
