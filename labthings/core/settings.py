@@ -20,6 +20,10 @@ class Settings:
 
     max_wait: float = 30.0
     """The cap on `Prefer: wait=N` for a POST."""
+    sync_wait: float = 5.0
+    """How long a synchronous POST (`?sync=true`, the TD's first invokeaction form) waits
+    for its action to end before answering with the record instead; capped by
+    `max_wait`. Short, so that a queued or long action never looks like a hung request."""
     cancel_wait: float = 1.0
     """How long DELETE waits for a task to stop when no `?timeout=` is given."""
     max_cancel_wait: float = 30.0

@@ -3,14 +3,14 @@
 The `synchronous` feature, the W3C WoT Profile's Synchronous Action Response: generic
 WoT consumers (node-wot's `invokeAction`) take the POST's answer as the output and
 cannot query an invocation afterwards, so this form waits for the invocation to end
-(up to the `max_wait` setting, the longest the server holds a POST) and answers:
+(up to the `sync_wait` setting, 5 s, capped by `max_wait`) and answers:
 
 - `200` with the output (JSON, or a file output with its media type), or `204` for an
   action that declares no output and returned none;
 - `500` with the action's problem (`urn:labthings:problem:action-failed`) if it failed,
   `409` if it was cancelled; each problem's `instance` is the invocation record;
 - `201` with the invocation record, as a POST without `sync` does, if it is still
-  running at `max_wait` (the Profile's Asynchronous Action Response, which conforming
+  running at `sync_wait` (the Profile's Asynchronous Action Response, which conforming
   consumers accept too), or if the request states a `Prefer` (`respond-async`,
   `wait=N`): a client that says how long to wait wants the record.
 
@@ -81,7 +81,8 @@ def document(operation: dict[str, Any], target: Target) -> None:
         {
             "name": QUERY,
             "in": "query",
-            "description": "true: wait for the invocation to end (up to the server's max_wait)"
+            "description": "true: wait for the invocation to end (up to the server's"
+            " sync_wait, 5 s by default)"
             " and answer with its output alone (WoT Profile: Synchronous Action Response),"
             " unless a `Prefer` header asks for the record.",
             "schema": {"type": "boolean"},

@@ -141,7 +141,7 @@ class ActionView(ServiceView):
     """`POST /<thing>/actions/<name>` starts an invocation; `GET` lists its invocations.
 
     With `?sync=true` the POST answers with the output once the invocation ends
-    (`synchronous.py`), or as without it if it is still running at `max_wait` or the
+    (`synchronous.py`), or as without it if it is still running at `sync_wait` or the
     request states a `Prefer` (`wait=N`, `respond-async`).
     """
 
@@ -167,7 +167,8 @@ class ActionView(ServiceView):
         # A client stating a `Prefer` (a labthings client following progress) gets the
         # record even from the synchronous form.
         if synchronous and preferences.applied is None:
-            if task.wait(services.settings.max_wait):
+            settings = services.settings
+            if task.wait(min(settings.sync_wait, settings.max_wait)):
                 response = output_response(task, affordance, services.runner, root)
                 if invoked.reused is not None:
                     response.headers[REUSED_HEADER] = invoked.reused.value

@@ -107,8 +107,9 @@ def test_a_cancelled_invocation_is_a_conflict(bench: LabThing, bench_client: Fla
     assert answer.get_json()["instance"] == running[0]["href"]
 
 
-def test_past_max_wait_it_answers_as_the_asynchronous_form() -> None:
-    with make_labthing(max_wait=0.1, shutdown_wait=2.0) as labthing:
+@pytest.mark.parametrize("settings", [{"sync_wait": 0.1}, {"max_wait": 0.1}])
+def test_past_sync_wait_it_answers_as_the_asynchronous_form(settings: dict[str, float]) -> None:
+    with make_labthing(shutdown_wait=2.0, **settings) as labthing:
         client = labthing.create_app().test_client()
         response = client.post("/bench/actions/scan?sync=true", json={"seconds": 0.5})
         assert response.status_code == 201
