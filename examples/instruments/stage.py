@@ -26,6 +26,7 @@ from devices.stage import (
 )
 from instruments.driver_thing import DriverThing
 from labthings import (
+    ValidationError,
     action,
     cancellable_sleep,
     fields,
@@ -87,6 +88,7 @@ class StageThing(DriverThing[StageController]):
         Progress is the fraction of the distance travelled; a cancel stops the stage where
         it is. A target outside the stage's limits fails before anything moves.
         """
+        self._check_target(x, y, "x", "y")
         start = self._driver.position()
         self._driver.move_to(x, y)
         return self._follow(start, (x, y))
@@ -95,8 +97,17 @@ class StageThing(DriverThing[StageController]):
     def move_relative(self, dx: Steps, dy: Steps) -> list[int]:
         """Move by (dx, dy) steps from where the stage is, and return the final [x, y]."""
         start = self._driver.position()
+        self._check_target(start[0] + dx, start[1] + dy, "dx", "dy")
         self._driver.move_by(dx, dy)
         return self._follow(start, (start[0] + dx, start[1] + dy))
+
+    def _check_target(self, x: int, y: int, *fields: str) -> None:
+        """Refuse a target outside the soft limits as input (ValidationError: the record's
+        problem is `input-refused`, naming `fields`; a synchronous POST answers 422)."""
+        try:
+            self._driver.check_target(x, y)
+        except ValueError as error:
+            raise ValidationError(str(error), {name: [str(error)] for name in fields}) from None
 
     @action(dedupe=True)
     def home(self) -> list[int]:

@@ -8,7 +8,9 @@ cannot query an invocation afterwards, so this form waits for the invocation to 
 - `200` with the output (JSON, or a file output with its media type), or `204` for an
   action that declares no output and returned none;
 - `500` with the action's problem (`urn:labthings:problem:action-failed`) if it failed,
-  `409` if it was cancelled; each problem's `instance` is the invocation record;
+  `422` if it refused its input (it raised `ValidationError`:
+  `urn:labthings:problem:input-refused`, with `errors`), `409` if it was cancelled; each
+  problem's `instance` is the invocation record;
 - `201` with the invocation record, as a POST without `sync` does, if it is still
   running at `sync_wait` (the Profile's Asynchronous Action Response, which conforming
   consumers accept too), or if the request states a `Prefer` (`respond-async`,
@@ -31,6 +33,7 @@ from labthings.core.errors import ValidationError
 from labthings.core.tasks.finished import Invocation
 from labthings.core.tasks.record import TaskStatus, record_href
 from labthings.core.tasks.runner import TaskRunner
+from labthings.core.tasks.thread import INPUT_REFUSED
 from labthings.core.things.actions import ActionAffordance
 from labthings.http.problems import PROBLEM_MIMETYPE, problem
 from labthings.http.responses import json_response
@@ -60,8 +63,9 @@ def output_response(
     record = task.snapshot()
     if task.status is TaskStatus.ERROR:
         failure: dict[str, Any] = dict(record["error"] or {})
-        failure.update(status=500, instance=href)
-        return json_response(failure, 500, mimetype=PROBLEM_MIMETYPE)
+        status = 422 if failure.get("type") == INPUT_REFUSED else 500
+        failure.update(status=status, instance=href)
+        return json_response(failure, status, mimetype=PROBLEM_MIMETYPE)
     if task.status is TaskStatus.CANCELLED:
         return problem(409, f"invocation {task.id} was cancelled before it ended", instance=href)
     found = runner.output_file(task.id)
@@ -110,4 +114,13 @@ def document(operation: dict[str, Any], target: Target) -> None:
     )
     add_response(
         responses, "500", problem_response("With sync=true: the action failed; its problem.")
+    )
+    add_response(
+        responses,
+        "422",
+        problem_response(
+            "With sync=true: the action refused an input its schema allows (e.g. a target"
+            " outside a stage's limits); `errors` names the fields.",
+            True,
+        ),
     )

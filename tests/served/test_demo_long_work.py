@@ -110,3 +110,22 @@ def test_homing_twice_at_once_makes_one_trip(lab: ServedLab) -> None:
     reused = next(reply for reply in replies if reply.status_code == 200)
     assert reused.headers["LabThings-Reused"] == "dedupe"
     assert follow(lab, replies[0].json()["id"])[-1]["output"] == [0, 0]
+
+
+def test_a_target_outside_the_stages_limits_is_refused_input(lab: ServedLab) -> None:
+    """The schema allows any 32-bit target, the controller's soft limits do not: the
+    action refuses it as input, a 422 from the synchronous form, before anything moves."""
+    url = f"{lab.url}stage/actions/move"
+    refused = requests.post(f"{url}?sync=true", json={"x": 10**9, "y": 0}, timeout=30)
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert problem["type"] == "urn:labthings:problem:input-refused"
+    assert set(problem["errors"]) == {"x", "y"} and "limits" in problem["detail"]
+    record = requests.post(url, json={"x": 10**9, "y": 0}, timeout=30).json()
+    assert record["status"] == "error" and record["error"]["type"] == problem["type"]
+    relative = requests.post(
+        f"{lab.url}stage/actions/move_relative?sync=true",
+        json={"dx": -(10**9), "dy": 0},
+        timeout=30,
+    )
+    assert relative.status_code == 422 and set(relative.json()["errors"]) == {"dx", "dy"}

@@ -24,6 +24,7 @@ from labthings.core.errors import (
     RemoteActionFailed,
     ServerBusyError,
     TaskCancelled,
+    ValidationError,
 )
 from labthings.core.jsonvalues import clean_text, now_utc, to_json_value
 from labthings.core.tasks.progress import checked_percent, checked_remaining, report
@@ -40,12 +41,22 @@ from labthings.core.things.locks import InstrumentLock, Reservation
 if TYPE_CHECKING:
     from labthings.core.programs.folders import WorkFolders
 
-__all__ = ["Handoff", "Outcome", "TaskListener", "TaskThread", "acting_as", "current_task"]
+__all__ = [
+    "INPUT_REFUSED",
+    "Handoff",
+    "Outcome",
+    "TaskListener",
+    "TaskThread",
+    "acting_as",
+    "current_task",
+]
 
 _logger = logging.getLogger(__name__)
 _current: ContextVar[TaskThread | None] = ContextVar("labthings_current_task", default=None)
 
 CANCEL_MESSAGE = "cancellation requested"
+INPUT_REFUSED = "urn:labthings:problem:input-refused"
+"""The problem type of an invocation whose action raised `ValidationError`."""
 
 TaskListener = Callable[["TaskThread", str, dict[str, Any]], None]
 """Told of each change, in order: (task, kind, data). `kind` is "update" (data: the
@@ -515,9 +526,20 @@ def _not_run() -> None:
 
 
 def _error_problem(error: BaseException) -> dict[str, Any]:
-    """An RFC 9457 problem object for an exception an action raised."""
+    """An RFC 9457 problem object for an exception an action raised: `INPUT_REFUSED`,
+    with the fields it names, for a `ValidationError` (an input its schema allows but the
+    instrument does not take, e.g. a target outside a stage's limits)."""
     if isinstance(error, RemoteActionFailed):
         return dict(error.problem)
+    if isinstance(error, ValidationError):
+        return {
+            "type": INPUT_REFUSED,
+            "title": "The action refused its input",
+            "detail": clean_text(str(error)),
+            "errors": {
+                name: [clean_text(m) for m in messages] for name, messages in error.errors.items()
+            },
+        }
     return {
         "type": "urn:labthings:problem:action-failed",
         "title": "The action failed",
