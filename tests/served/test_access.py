@@ -15,26 +15,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from served import SUPPORT, ServedLab
+from served import SUPPORT, ServedLab, run_labthings
 from sse import collect
 
 TARGET = f"{SUPPORT / 'lab_for_tests.py'}:make_labthing"
 OPEN_WARNING = "anyone on this PC can control the instruments"
 
 
-def labthings(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """`python -m labthings ARGUMENTS...`, finished (bounded), with its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "labthings", *arguments],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def create(folder: Path, name: str, scope: str) -> str:
-    result = labthings("token", "create", name, "--scope", scope, "--data-dir", str(folder))
+    result = run_labthings("token", "create", name, "--scope", scope, "--data-dir", str(folder))
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()[-1]
 
@@ -63,7 +52,9 @@ def lab(folder: Path, tokens: dict[str, str]) -> Iterator[ServedLab]:
 
 
 def test_token_create_prints_the_token_last_and_stores_only_its_hash(folder: Path) -> None:
-    result = labthings("token", "create", "alice", "--scope", "control", "--data-dir", str(folder))
+    result = run_labthings(
+        "token", "create", "alice", "--scope", "control", "--data-dir", str(folder)
+    )
     assert result.returncode == 0 and result.stderr == ""
     lines = result.stdout.splitlines()
     token = lines[-1]
@@ -74,11 +65,11 @@ def test_token_create_prints_the_token_last_and_stores_only_its_hash(folder: Pat
 
 
 def test_token_list_shows_names_scopes_and_dates_only(folder: Path) -> None:
-    empty = labthings("token", "list", "--data-dir", str(folder))
+    empty = run_labthings("token", "list", "--data-dir", str(folder))
     assert empty.returncode == 0 and "No access tokens" in empty.stdout
     create(folder, "alice", "control")
     create(folder, "notebook-1", "read")
-    result = labthings("token", "list", "--data-dir", str(folder))
+    result = run_labthings("token", "list", "--data-dir", str(folder))
     assert result.returncode == 0
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["NAME", "SCOPE", "CREATED"]
@@ -89,17 +80,17 @@ def test_token_list_shows_names_scopes_and_dates_only(folder: Path) -> None:
 
 def test_token_revoke_and_its_mistakes(folder: Path) -> None:
     create(folder, "alice", "read")
-    again = labthings("token", "create", "alice", "--scope", "read", "--data-dir", str(folder))
+    again = run_labthings("token", "create", "alice", "--scope", "read", "--data-dir", str(folder))
     assert again.returncode == 1
     assert again.stderr.strip().splitlines() == [
         f"labthings: there is already a token named 'alice' in {folder / 'tokens.json'}; "
         "revoke it first or choose another name"
     ]
-    revoked = labthings("token", "revoke", "alice", "--data-dir", str(folder))
+    revoked = run_labthings("token", "revoke", "alice", "--data-dir", str(folder))
     assert revoked.returncode == 0 and "Revoked the read token 'alice'" in revoked.stdout
-    missing = labthings("token", "revoke", "alice", "--data-dir", str(folder))
+    missing = run_labthings("token", "revoke", "alice", "--data-dir", str(folder))
     assert missing.returncode == 1 and "no token named 'alice'" in missing.stderr
-    no_scope = labthings("token", "create", "bob", "--data-dir", str(folder))
+    no_scope = run_labthings("token", "create", "bob", "--data-dir", str(folder))
     assert no_scope.returncode == 2 and "--scope" in no_scope.stderr
 
 
@@ -146,7 +137,7 @@ def test_a_revoked_token_is_refused_at_once(
 ) -> None:
     url = f"{lab.url}calc/properties/value"
     assert requests.get(url, headers=bearer(tokens["read"]), timeout=5).status_code == 200
-    assert labthings("token", "revoke", "reader", "--data-dir", str(folder)).returncode == 0
+    assert run_labthings("token", "revoke", "reader", "--data-dir", str(folder)).returncode == 0
     assert requests.get(url, headers=bearer(tokens["read"]), timeout=5).status_code == 401
     assert requests.get(url, headers=bearer(tokens["control"]), timeout=5).status_code == 200
     new = create(folder, "late", "read")  # and a new one works at once
@@ -182,7 +173,9 @@ def test_no_tokens_on_loopback_is_open_and_says_so_once(folder: Path) -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "lab-pc.example"])
 def test_no_tokens_on_another_address_refuses_to_start(folder: Path, host: str) -> None:
-    result = labthings("serve", TARGET, "--host", host, "--port", "0", "--data-dir", str(folder))
+    result = run_labthings(
+        "serve", TARGET, "--host", host, "--port", "0", "--data-dir", str(folder)
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"labthings: refusing to serve on {host} without access tokens")
@@ -231,7 +224,7 @@ def test_cors_origins_and_allowed_hosts_from_the_command_line(folder: Path) -> N
 
 
 def test_a_bad_cors_origin_is_one_line_and_exit_2(folder: Path) -> None:
-    result = labthings("serve", TARGET, "--port", "0", "--cors-origin", "*", "--no-auth")
+    result = run_labthings("serve", TARGET, "--port", "0", "--cors-origin", "*", "--no-auth")
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("labthings: '*' is not an origin")

@@ -6,15 +6,11 @@ a target or command line that is wrong and 1 for a failure to serve.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from served import SUPPORT
+from served import SUPPORT, run_labthings
 
 import labthings
 
@@ -69,20 +65,6 @@ FACTORY_WITHOUT_ITS_PORT = """
 def make_labthing(port="/dev/ttyNONE"):
     raise OSError(f"cannot open {port}")
 """
-
-
-def run_labthings(
-    *arguments: str, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`python -m labthings ARGUMENTS...`, finished (bounded) with its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "labthings", *arguments],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def write(folder: Path, name: str, content: str) -> Path:

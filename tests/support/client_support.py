@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-from served import SUPPORT
+from served import SUPPORT, run_labthings
 
 CLIENT_LAB = f"{SUPPORT / 'client_lab.py'}:make_labthing"
 """calc, slow, recorder (lab_for_tests.py) and files (client_lab.py)."""
@@ -28,15 +28,8 @@ CLIENT_LAB = f"{SUPPORT / 'client_lab.py'}:make_labthing"
 def labthings(
     *arguments: str, env: Mapping[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m labthings ARGUMENTS...` run to its end (bounded), with its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "labthings", *arguments],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    """`python -m labthings ARGUMENTS...` run to its end (bounded by 60 s), with its output."""
+    return run_labthings(*arguments, env=env, timeout=timeout)
 
 
 def create_token(folder: Path, name: str, scope: str) -> str:

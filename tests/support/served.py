@@ -111,3 +111,17 @@ class ServedLab:
     def output(self) -> str:
         """Everything the server has logged so far."""
         return "".join(self.lines)
+
+
+def run_labthings(
+    *arguments: str, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """`python -m labthings ARGUMENTS...` run to its end (bounded), with its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "labthings", *arguments],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
