@@ -308,6 +308,28 @@ def test_an_unsupported_argument_type_names_the_action_and_argument() -> None:
             pass
 
 
+def test_a_bytes_return_names_the_return_value_and_suggests_a_blob() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+
+        @action
+        def take(self: Any) -> bytes:
+            return b""
+
+    message = str(caught.value)
+    assert message.startswith("action 'take', return value: ")
+    assert "annotate the return -> Blob" in message
+
+
+def test_a_bytes_argument_is_not_told_to_be_a_blob() -> None:
+    with pytest.raises(ConfigurationError, match="argument 'data'") as caught:
+
+        @action
+        def upload(self: Any, data: bytes) -> None:
+            pass
+
+    assert "Blob" not in str(caught.value)
+
+
 def test_an_unresolvable_annotation_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="'act'"):
 

@@ -127,8 +127,10 @@ def test_a_thing_that_cannot_be_described_is_one_line_naming_the_action(tmp_path
     result = run_labthings("serve", target)
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"labthings: cannot serve {target}: ")
-    assert "take" in line
+    assert line.startswith(
+        f"labthings: cannot serve {target}: action 'Camera.take', return value: "
+    )
+    assert "annotate the return -> Blob" in line
 
     debugged = run_labthings("serve", target, "--debug")
     assert debugged.returncode == 2

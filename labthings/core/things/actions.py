@@ -231,8 +231,16 @@ def _fields_from_signature(
         try:
             output = field_for_hint(returns)
         except ConfigurationError as error:
-            raise ConfigurationError(f"{where}, return value: {error}") from None
+            binary = returns in (bytes, bytearray) and executor == "thread"
+            fix = _BLOB_FIX if binary else ""
+            raise ConfigurationError(f"{where}, return value: {error}{fix}") from None
     return declared, output
+
+
+_BLOB_FIX = (
+    "; for binary data (an image, a file), annotate the return -> Blob and return"
+    ' Blob(data, "image/png")'
+)
 
 
 def _camel(name: str) -> str:
