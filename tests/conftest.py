@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from lab_for_tests import make_labthing
 
 from labthings import LabThing
 from labthings.core.datadir import DATA_DIR_ENV
-from labthings.core.tasks.thread import TaskThread
+from labthings.core.tasks.workers import WORKERS
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,7 +37,7 @@ def no_task_thread_outlives_its_module() -> Iterator[None]:
     yield
     deadline = time.monotonic() + _TASK_THREAD_GRACE_S
     while True:
-        left = [t.name for t in threading.enumerate() if isinstance(t, TaskThread)]
+        left = WORKERS.running()
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.05)

@@ -296,6 +296,7 @@ def test_dedupe_joins_a_running_invocation_until_it_ends(lab: Lab) -> None:
     assert joined == Invoked(first.invocation, Reuse.DEDUPE)
     other = lab.post("scan", {"seconds": 10, "label": "other"})
     assert other.reused is None
+    wait_until(lambda: lab.runs("scan") == 2)
     assert first.invocation.cancel() and other.invocation.cancel()
     assert done(first)["status"] == "cancelled"
     done(other)

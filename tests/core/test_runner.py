@@ -30,6 +30,7 @@ from labthings.core.errors import ServerBusyError, ShuttingDownError, TaskFinish
 from labthings.core.live.hub import Event, EventHub
 from labthings.core.tasks import runner as runner_module
 from labthings.core.tasks.runner import TaskRunner
+from labthings.core.tasks.workers import WORKERS
 from labthings.core.things.registry import ThingEntry
 
 
@@ -422,18 +423,19 @@ def test_queued_tasks_hold_no_thread_and_run_in_arrival_order(
 
 
 class NoThreads:
-    """Makes starting a task's thread fail, as at a process's thread limit."""
+    """Makes getting a thread for a task fail, as at a process's thread limit with no
+    idle worker."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.refuse = True
-        original = threading.Thread.start
+        original = WORKERS.run
 
-        def start(thread: threading.Thread) -> None:
-            if self.refuse and isinstance(thread, TaskThread):
+        def run(job: Callable[[], None], name: str) -> None:
+            if self.refuse:
                 raise RuntimeError("can't start new thread")
-            original(thread)
+            original(job, name)
 
-        monkeypatch.setattr(threading.Thread, "start", start)
+        monkeypatch.setattr(WORKERS, "run", run)
 
 
 def test_a_task_that_cannot_get_a_thread_now_is_busy_and_leaves_no_record(

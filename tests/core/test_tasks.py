@@ -8,6 +8,7 @@ import logging
 import math
 import threading
 import time
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -490,10 +491,26 @@ def test_a_task_cancelled_before_it_starts_never_runs() -> None:
     assert task.snapshot() == record
 
 
-def test_the_task_is_a_daemon_thread_named_after_its_action() -> None:
-    task = TaskThread(thing="stage", action="move", target=print, arguments={})
-    assert task.daemon
-    assert "move" in task.name
+_LEFT_BEHIND: ContextVar[str] = ContextVar("left_behind", default="nothing")
+
+
+def test_a_task_runs_on_a_daemon_thread_named_after_its_action_in_a_fresh_context() -> None:
+    seen: list[tuple[str, bool, str]] = []
+
+    def move() -> None:
+        thread = threading.current_thread()
+        seen.append((thread.name, thread.daemon, _LEFT_BEHIND.get()))
+        _LEFT_BEHIND.set("a value set by an earlier task")
+
+    for _ in range(3):  # later tasks may reuse the first one's thread
+        task = start_task(move)
+        assert "move" in task.name
+        finish(task)
+        task.join(WAIT)
+        assert not task.is_alive()
+    assert [
+        (name.startswith("labthings-task-move-"), daemon, left) for name, daemon, left in seen
+    ] == [(True, True, "nothing")] * 3
 
 
 def test_many_tasks_run_at_once() -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from core_helpers import wait_until
 from flask.testing import FlaskClient
 from lab_for_tests import make_labthing
 from werkzeug.test import TestResponse
@@ -325,7 +326,9 @@ def test_cancelling_a_finished_task_is_409_and_changes_nothing(client: FlaskClie
 
 def test_a_task_that_ignores_cancellation_says_so(client: FlaskClient) -> None:
     record = client.post("/slow/actions/stubborn", json={"seconds": 0.6}).get_json()
-    response = client.delete(f"/actions/{record['id']}?timeout=0.05")
+    href = f"/actions/{record['id']}"
+    wait_until(lambda: client.get(href).get_json()["status"] == "running")
+    response = client.delete(f"{href}?timeout=0.05")
     assert response.status_code == 202
     still = response.get_json()
     assert still["status"] == "running"

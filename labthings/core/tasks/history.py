@@ -99,7 +99,8 @@ class History:
     ) -> None:
         """Open (creating it if needed) the history at `path`, or in memory for None.
 
-        `on_evict(id)` is called for each evicted invocation (to delete its blobs).
+        `on_evict(id)` is called for each evicted invocation that had a blob, and for each
+        one found interrupted (a blob may have been written as the server died).
         Unfinished invocations whose ids are in `resumable` stay unfinished.
         """
         self._max_count = max_count
@@ -115,8 +116,8 @@ class History:
             " FROM invocations"
         ).fetchone()
         self._oldest: float | None = None
-        """When the oldest finished row finished (None: there is none), so that `_evict`
-        need not ask the database while every bound holds."""
+        """No later than the oldest finished row finished (None: there is none), so that
+        eviction need not ask the database while every bound holds."""
         self._oldest_known = False  # not until a first eviction has looked
         self._interrupted = self._recover(frozenset(resumable))
 
@@ -134,14 +135,15 @@ class History:
         how many there were."""
         now = now_utc()
         rows = [
-            (seq, version, text)
+            (seq, task_id, version, text)
             for seq, task_id, version, text in self._db.execute(
                 "SELECT seq, id, version, record FROM invocations WHERE status = ?", (UNFINISHED,)
             )
             if task_id not in resumable
         ]
         with self._transaction():
-            for seq, version, text in rows:
+            for seq, task_id, version, text in rows:
+                self._on_evict(task_id)  # a blob its output was stored in as it died
                 record = json.loads(text)
                 record.update(
                     status=TaskStatus.ERROR.value,
@@ -176,9 +178,10 @@ class History:
         `extra_bytes` counts what the record keeps outside the database (its blobs).
         """
         finished_at = self._clock()
-        with self._lock, self._transaction():
-            self._store_final(seq, version, record, finished_at, extra_bytes)
-        self._evict()
+        with self._lock:
+            self._store_final(seq, version, record, finished_at, extra_bytes)  # one commit
+            evicted = self._evict_locked()
+        self._forget_blobs(evicted)
 
     def _store_final(
         self,
@@ -208,44 +211,48 @@ class History:
         if self._oldest is None:
             self._oldest = finished_at
 
-    def _evict(self) -> None:
-        """Delete the finished rows that finished longest ago beyond count, age and bytes."""
+    def _evict_locked(self) -> list[str]:
+        """Delete the finished rows that finished longest ago beyond count, age and bytes,
+        one statement (and commit) each; the ids of those that had a blob.
+
+        While every bound holds, as after almost every finish, no query is made: the
+        oldest finish time kept is a lower bound, only checked when it is too old.
+        """
         oldest_allowed = self._clock() - self._max_age
-        evicted: list[str] = []
-        with self._lock:
-            within = (
-                self._finished_count <= self._max_count and self._finished_bytes <= self._max_bytes
-            )
-            if (
-                within
-                and self._oldest_known
-                and (self._oldest is None or self._oldest >= oldest_allowed)
-            ):
-                return  # the common case, every finish: no query
-            self._oldest, self._oldest_known = None, True
-            while self._finished_count:
+        with_blobs: list[str] = []
+        while self._finished_count:
+            if self._finished_count <= self._max_count and self._finished_bytes <= self._max_bytes:
+                if self._oldest_known and (self._oldest is None or self._oldest >= oldest_allowed):
+                    return with_blobs
                 row = self._db.execute(
-                    "SELECT seq, id, finished_at, size FROM invocations"
+                    "SELECT finished_at FROM invocations"
                     " WHERE finished_at IS NOT NULL ORDER BY finished_at LIMIT 1"
                 ).fetchone()
-                seq, task_id, finished_at, size = row
-                if (
-                    self._finished_count <= self._max_count
-                    and self._finished_bytes <= self._max_bytes
-                    and finished_at >= oldest_allowed
-                ):
-                    self._oldest = finished_at
-                    break
-                self._db.execute("DELETE FROM invocations WHERE seq = ?", (seq,))
-                self._finished_count -= 1
-                self._finished_bytes -= size
-                evicted.append(task_id)
-        for task_id in evicted:
+                self._oldest, self._oldest_known = (None if row is None else row[0]), True
+                if row is None or row[0] >= oldest_allowed:
+                    return with_blobs
+            ((task_id, finished_at, size, media_type),) = self._db.execute(
+                "DELETE FROM invocations WHERE seq = (SELECT seq FROM invocations"
+                " WHERE finished_at IS NOT NULL ORDER BY finished_at LIMIT 1)"
+                " RETURNING id, finished_at, size, media_type"
+            ).fetchall()
+            self._finished_count -= 1
+            self._finished_bytes -= size
+            self._oldest, self._oldest_known = finished_at, True  # the rest finished later
+            if media_type is not None:
+                with_blobs.append(task_id)
+        self._oldest, self._oldest_known = None, True
+        return with_blobs
+
+    def _forget_blobs(self, task_ids: list[str]) -> None:
+        for task_id in task_ids:
             self._on_evict(task_id)
 
     def evict(self) -> None:
         """Apply the bounds now (age passes even when nothing finishes)."""
-        self._evict()
+        with self._lock:
+            evicted = self._evict_locked()
+        self._forget_blobs(evicted)
 
     # -- reading ------------------------------------------------------------------------
 

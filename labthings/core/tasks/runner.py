@@ -421,10 +421,7 @@ class TaskRunner:
         assert deadline is not None
         for task in unfinished:
             left = max(0.0, deadline - time.monotonic())
-            if task.ident is not None:
-                task.join(left)  # its thread ends when it finishes or hands off a remote job
-            else:
-                task.wait(left)
+            task.join(left)  # its thread is done when it finishes or hands off a remote job
         self.remote.wait_idle(max(0.0, deadline - time.monotonic()))
         return [task for task in unfinished if not (task.finished or self.remote.holds(task.id))]
 

@@ -1,4 +1,4 @@
-"""`TaskThread`: one action invocation running in its own thread, and its record.
+"""`TaskThread`: one action invocation, run on a thread of its own, and its record.
 
 Every change happens under the task's lock, and a snapshot copies the whole record under
 that lock, so a reader never sees a half-made change. The listener is told of changes in
@@ -36,6 +36,7 @@ from labthings.core.tasks.record import (
     log_entry,
     snapshot,
 )
+from labthings.core.tasks.workers import WORKERS
 from labthings.core.things.locks import InstrumentLock, Reservation
 
 if TYPE_CHECKING:
@@ -91,11 +92,13 @@ def acting_as(task: TaskThread) -> Iterator[None]:
         _current.reset(token)
 
 
-class TaskThread(threading.Thread):
+class TaskThread:
     """Runs one action invocation and records its state, progress, log and result.
 
-    The thread is a daemon: a task that ignores cancellation cannot keep the process
-    alive after a graceful shutdown has waited for it.
+    Its body runs on an OS thread that no other task uses meanwhile: a reused worker
+    of `WORKERS`, or a new one (a daemon: a task that ignores cancellation cannot keep
+    the process alive after a graceful shutdown has waited for it). `start`, `join`
+    and `is_alive` work as a thread's do.
     """
 
     def __init__(
@@ -117,7 +120,8 @@ class TaskThread(threading.Thread):
         stays_pending: bool = False,
     ) -> None:
         task_id = str(uuid.uuid4())
-        super().__init__(name=f"labthings-task-{action}-{task_id[:8]}", daemon=True)
+        self.name = f"labthings-task-{action}-{task_id[:8]}"
+        """The name its thread takes while running it (logs and debuggers show it)."""
         self.id = task_id
         self.thing = thing
         self.action = action
@@ -148,6 +152,8 @@ class TaskThread(threading.Thread):
         self._handoff = handoff
         self._stays_pending = stays_pending
         self._done = threading.Event()
+        self._launched = False
+        self._body_ended = threading.Event()  # its thread is done with it
         self._cancel_event = threading.Event()
         self._message_before_cancel: str | None = None
         self._reservation = Reservation(self.holder_description, self._on_turn)
@@ -222,6 +228,19 @@ class TaskThread(threading.Thread):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the task finishes or `timeout` passes; True if it has finished."""
         return self._done.wait(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Block until its thread is done with it (it finished, or handed its work off
+        as a remote job) or `timeout` passes; for a task never launched, until it
+        finishes."""
+        if self._launched:
+            self._body_ended.wait(timeout)
+        else:
+            self._done.wait(timeout)
+
+    def is_alive(self) -> bool:
+        """True while the task's body runs on its thread."""
+        return self._launched and not self._body_ended.is_set()
 
     # -- changing, from inside the action ------------------------------------------
 
@@ -323,7 +342,7 @@ class TaskThread(threading.Thread):
         `ServerBusyError` (and the lock given back) if no thread can be started now.
         """
         try:
-            super().start()
+            self._run_on_a_thread()
         except RuntimeError as error:  # "can't start new thread"
             self._release_lock()
             raise ServerBusyError(
@@ -337,7 +356,7 @@ class TaskThread(threading.Thread):
             self._holds_lock = False
             return False  # cancelled while its turn was coming
         try:
-            super().start()
+            self._run_on_a_thread()
         except RuntimeError:
             self._holds_lock = False
             _logger.error("no thread could be started for %s", self.holder_description)
@@ -350,6 +369,15 @@ class TaskThread(threading.Thread):
             )
             return False
         return True
+
+    def _run_on_a_thread(self) -> None:
+        """Hand `run` to a worker thread; RuntimeError if no thread can be had."""
+        self._launched = True
+        try:
+            WORKERS.run(self.run, self.name)
+        except BaseException:
+            self._launched = False
+            raise
 
     def _end_unstarted(self, problem: dict[str, Any]) -> None:
         """Finish a task that never ran, in error with `problem`."""
@@ -372,6 +400,7 @@ class TaskThread(threading.Thread):
         finally:
             self._release_lock()
             _current.reset(token)
+            self._body_ended.set()
 
     def _start_running(self) -> bool:
         """Move from pending to running; False if the task was cancelled meanwhile. A
