@@ -141,6 +141,26 @@ def test_a_large_output_is_a_blob_served_by_link_and_goes_with_its_record(
         runner.close()
 
 
+def test_a_blob_written_as_the_server_died_goes_at_reopening(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    runner = runner_in(tmp_path)
+    running = invoke(runner, entry, "slow", {})
+    wait_until(lambda: running.status.value == "running")
+    orphan = tmp_path / "blobs" / running.id  # its output was being stored as it died
+    orphan.parent.mkdir(exist_ok=True)
+    orphan.write_bytes(b"half a spectrum")
+    reopened = runner_in(tmp_path)
+    try:
+        assert reopened.get(running.id).snapshot()["error"]["type"].endswith("interrupted")
+        assert not orphan.exists()
+    finally:
+        reopened.close()
+        running.cancel()
+        runner.shutdown(WAIT)
+        runner.close()
+
+
 def test_a_binary_output_is_kept_with_its_media_type(tmp_path: Path, entry: ThingEntry) -> None:
     runner = runner_in(tmp_path)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from labthings import (
 from labthings.core.errors import ServerBusyError, ShuttingDownError, TaskFinishedError
 from labthings.core.live.hub import Event, EventHub
 from labthings.core.tasks import runner as runner_module
+from labthings.core.tasks.history import History
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.tasks.workers import WORKERS
 from labthings.core.things.registry import ThingEntry
@@ -469,6 +471,31 @@ def test_a_queued_task_that_cannot_get_a_thread_ends_in_error_and_the_next_runs(
     no_threads.refuse = False
     assert finish(invoke(runner, entry, "record", {"label": "next"}))["status"] == "completed"
     assert instrument.ran == ["next"]
+
+
+def test_an_invocation_that_cannot_be_stored_is_refused_and_never_runs(
+    runner: TaskRunner,
+    entry: ThingEntry,
+    instrument: Instrument,
+    gates: Gates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocker = invoke(runner, entry, "hold", {"gate": "g"})
+    started(gates, "g")
+
+    def disk_failed(ticket: int) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(History, "stored", lambda history, ticket: disk_failed(ticket))
+    with pytest.raises(sqlite3.OperationalError):
+        invoke(runner, entry, "record", {"label": "queued, not stored"})
+    with pytest.raises(sqlite3.OperationalError):
+        invoke(runner, entry, "quick", {})  # one that would run at once, too
+    monkeypatch.undo()
+    gates["g"].set()
+    finish(blocker)
+    assert finish(invoke(runner, entry, "record", {"label": "next"}))["status"] == "completed"
+    assert instrument.ran == ["next"]  # the refused one gave its place in the queue up
 
 
 def test_pending_invocations_are_capped_per_thing_and_in_all(

@@ -18,7 +18,6 @@ survives the process being killed (what `kill -9` and crashes do), and costs no 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from labthings.core.database import open_database
+from labthings.core.group_commit import GroupCommit
 from labthings.core.jsonvalues import json_text, now_utc
 from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
 
@@ -110,16 +110,33 @@ class History:
         self._on_evict = on_evict
         self._lock = threading.Lock()
         self._db = open_database(path, _SCHEMA)
-        self._next_seq, self._finished_count, self._finished_bytes = self._db.execute(
-            "SELECT COALESCE(MAX(seq), 0) + 1, COUNT(finished_at),"
-            " COALESCE(SUM(CASE WHEN finished_at IS NULL THEN 0 ELSE size END), 0)"
-            " FROM invocations"
+        (self._next_seq,) = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations"
         ).fetchone()
+        self._count_finished()
+        self._evicted_with_blobs: list[str] = []  # by the batch being committed
+        self._writes = GroupCommit(
+            self._db, self._lock, after_batch=self._evict_in_batch, failed=self._rolled_back
+        )
         self._oldest: float | None = None
         """No later than the oldest finished row finished (None: there is none), so that
         eviction need not ask the database while every bound holds."""
         self._oldest_known = False  # not until a first eviction has looked
         self._interrupted = self._recover(frozenset(resumable))
+
+    def _count_finished(self) -> None:
+        """Read the finished rows' count and bytes (at opening, and after a failed write)."""
+        self._finished_count, self._finished_bytes = self._db.execute(
+            "SELECT COUNT(finished_at),"
+            " COALESCE(SUM(CASE WHEN finished_at IS NULL THEN 0 ELSE size END), 0)"
+            " FROM invocations"
+        ).fetchone()
+        self._oldest_known = False
+
+    def _rolled_back(self) -> None:
+        """A batch failed: nothing it wrote or evicted happened."""
+        self._evicted_with_blobs.clear()
+        self._count_finished()
 
     @property
     def interrupted(self) -> int:
@@ -141,7 +158,8 @@ class History:
             )
             if task_id not in resumable
         ]
-        with self._transaction():
+
+        def end_them() -> None:
             for seq, task_id, version, text in rows:
                 self._on_evict(task_id)  # a blob its output was stored in as it died
                 record = json.loads(text)
@@ -152,36 +170,53 @@ class History:
                     timeCompleted=now.isoformat(),
                 )
                 self._store_final(seq, version + 1, record, now.timestamp())
+
+        self._writes.write(end_them)
+        self._forget_blobs()
         return len(rows)
 
     # -- writing ------------------------------------------------------------------------
 
-    def add(self, seq: int, record: dict[str, Any]) -> None:
-        """Store a new invocation's first record (it is unfinished)."""
+    def add(self, seq: int, record: dict[str, Any]) -> int:
+        """Queue a new invocation's first record (it is unfinished); the ticket to pass to
+        `stored`. Writes are stored in the order they are queued."""
         text = json_text(record)
-        with self._lock:
+        row = (seq, record["id"], record["thing"], record["action"], UNFINISHED, len(text), text)
+
+        def insert() -> None:
             self._db.execute(
                 "INSERT INTO invocations (seq, id, thing, action, status, size, version, record)"
                 " VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                (seq, record["id"], record["thing"], record["action"], UNFINISHED, len(text), text),
+                row,
             )
             self._next_seq = max(self._next_seq, seq + 1)
 
+        return self._writes.queue(insert)
+
+    def stored(self, ticket: int) -> None:
+        """Return once the write `add` gave `ticket` for is committed (raise if it failed)."""
+        self._writes.wait(ticket)
+
     def remove(self, task_id: str) -> None:
         """Forget an invocation that never ran (its start was refused)."""
-        with self._lock:
+
+        def delete() -> None:
             self._db.execute("DELETE FROM invocations WHERE id = ?", (task_id,))
 
+        self._writes.write(delete)
+
     def finish(self, seq: int, version: int, record: dict[str, Any], extra_bytes: int = 0) -> None:
-        """Commit an invocation's final record (durable when this returns), then evict.
+        """Commit an invocation's final record (durable when this returns), evicting
+        beyond the bounds in the same transaction.
 
         `extra_bytes` counts what the record keeps outside the database (its blobs).
         """
         finished_at = self._clock()
-        with self._lock:
-            self._store_final(seq, version, record, finished_at, extra_bytes)  # one commit
-            evicted = self._evict_locked()
-        self._forget_blobs(evicted)
+        text = json_text(record)
+        self._writes.write(
+            lambda: self._store_final(seq, version, record, finished_at, extra_bytes, text)
+        )
+        self._forget_blobs()
 
     def _store_final(
         self,
@@ -190,8 +225,9 @@ class History:
         record: dict[str, Any],
         finished_at: float,
         extra_bytes: int = 0,
+        text: str | None = None,
     ) -> None:
-        text = json_text(record)
+        text = json_text(record) if text is None else text
         size = len(text) + extra_bytes
         self._db.execute(
             "UPDATE invocations SET status = ?, media_type = ?, finished_at = ?, size = ?,"
@@ -244,15 +280,21 @@ class History:
         self._oldest, self._oldest_known = None, True
         return with_blobs
 
-    def _forget_blobs(self, task_ids: list[str]) -> None:
-        for task_id in task_ids:
-            self._on_evict(task_id)
+    def _evict_in_batch(self) -> None:
+        """Evict within a batch's transaction; its blobs go once it is committed."""
+        self._evicted_with_blobs.extend(self._evict_locked())
 
     def evict(self) -> None:
         """Apply the bounds now (age passes even when nothing finishes)."""
+        self._writes.write(lambda: None)
+        self._forget_blobs()
+
+    def _forget_blobs(self) -> None:
+        """Delete the blobs of the rows a committed batch evicted."""
         with self._lock:
-            evicted = self._evict_locked()
-        self._forget_blobs(evicted)
+            task_ids, self._evicted_with_blobs = self._evicted_with_blobs, []
+        for task_id in task_ids:
+            self._on_evict(task_id)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -319,19 +361,3 @@ class History:
         """Close the database (idempotent)."""
         with self._lock:
             self._db.close()
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """BEGIN ... COMMIT (ROLLBACK on an error) on an autocommit connection."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN")
-
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

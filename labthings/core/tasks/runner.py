@@ -186,19 +186,31 @@ class TaskRunner:
             # that same order. Its thread starts after: the new thread's first change
             # needs this lock, and other requests should not wait for a thread start.
             task.seq = next(self._sequence)
-            self._history.add(task.seq, task.snapshot())
+            ticket = self._history.add(task.seq, task.snapshot())
+            stored = functools.partial(self._history.stored, ticket)
             self._tasks[task.id] = task
             self._pending[task.id] = entry.name
             self._pending_by_thing[entry.name] += 1
+            task.run_after(stored)  # a queued task whose turn comes first waits for it too
             runs_now = task.reserve()
+        # Committed with the writes of other requests (see group_commit.py), outside the
+        # lock so that those requests can queue theirs meanwhile.
+        try:
+            stored()
+        except Exception:
+            with self._lock:
+                self._tasks.pop(task.id, None)
+                self._forget_pending_locked(task.id)
+            task.cancel()  # it may be queued for its Thing's lock: give its place up
+            raise
         if runs_now:
             try:
                 task.launch()
             except ServerBusyError:
                 with self._lock:
-                    self._tasks.pop(task.id, None)  # it never ran: no record is left behind
-                    self._history.remove(task.id)
+                    self._tasks.pop(task.id, None)
                     self._forget_pending_locked(task.id)
+                self._history.remove(task.id)  # it never ran: no record is left behind
                 raise
         return task
 
