@@ -4,25 +4,80 @@ The standard library's `sqlite3` in WAL mode with `synchronous=NORMAL`: a commit
 the process being killed (what `kill -9` and crashes do) and costs no fsync. Connections
 are autocommit (transactions are explicit) and may be used from any thread; each owner
 guards its own with a lock.
+
+A busy database gets a `Checkpointer`: SQLite's own checkpoints run inside the commit
+that passes 1,000 WAL pages, copying them to the database file and syncing it while
+that commit (and every writer queued behind it) waits, which held some requests for up
+to a second (W3's p99 in `bench/compare.py`).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from pathlib import Path
 
-__all__ = ["open_database"]
+__all__ = ["Checkpointer", "open_database"]
+
+_logger = logging.getLogger(__name__)
+
+_FALLBACK_CHECKPOINT_PAGES = 50_000
+"""With a Checkpointer, a commit still checkpoints past this many WAL pages (~200 MB):
+the WAL stays bounded if the checkpointer cannot keep up."""
+
+_WAL_KEPT_BYTES = 64 * 1024 * 1024
+"""A WAL file larger than this is truncated back to it once checkpointed."""
 
 
 def open_database(path: Path | None, schema: str) -> sqlite3.Connection:
     """A connection to the SQLite file at `path` (created if needed), or to a new
     in-memory database for None, with `schema` (idempotent DDL) applied."""
+    db = _connect(":memory:" if path is None else str(path))
+    db.executescript(schema)
+    return db
+
+
+def _connect(name: str) -> sqlite3.Connection:
     db = sqlite3.connect(
-        ":memory:" if path is None else str(path),
+        name,
         check_same_thread=False,
         isolation_level=None,  # autocommit; transactions are explicit
     )
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(schema)
+    db.execute(f"PRAGMA journal_size_limit={_WAL_KEPT_BYTES}")
     return db
+
+
+class Checkpointer:
+    """Checkpoints a WAL database file every `every` seconds on a thread and connection
+    of its own, so that commits on `db` (a connection to `path`) never wait for one.
+
+    A passive checkpoint never blocks writers or readers; what it cannot copy yet (a
+    reader still needs it) is copied next time.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path, every: float = 0.2) -> None:
+        db.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
+        self._own = _connect(str(path))
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"labthings-checkpoint-{path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as error:  # a full disk, say: commits still work
+                _logger.warning("checkpointing the history failed: %s", error)
+
+    def close(self) -> None:
+        """Stop checkpointing (idempotent); the last checkpoint is left to SQLite's close."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._own.close()

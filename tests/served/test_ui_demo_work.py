@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from browser import live_page, wait_for
+from browser import wait_for
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
@@ -23,14 +23,6 @@ def lab() -> Iterator[ServedLab]:
     served = ServedLab(f"{ROOT / 'examples' / 'microscope.py'}:labthing")
     yield served
     served.stop()
-
-
-@pytest.fixture(scope="module")
-def page(
-    lab: ServedLab, chromium: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Chrome]:
-    with live_page(lab.url, tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
 
 
 def test_a_programs_output_shows_in_the_page_while_it_runs(page: Chrome, lab: ServedLab) -> None:

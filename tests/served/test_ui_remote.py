@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from browser import live_page, wait_for
+from browser import wait_for
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from served import SUPPORT, ServedLab
@@ -19,14 +19,6 @@ def lab() -> Iterator[ServedLab]:
     served = ServedLab(f"{SUPPORT / 'lab_remote.py'}:make_labthing")
     yield served
     served.stop()
-
-
-@pytest.fixture(scope="module")
-def page(
-    lab: ServedLab, chromium: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Chrome]:
-    with live_page(lab.url, tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
 
 
 def test_a_remote_job_shows_its_checks_and_time_remaining_until_it_ends(
