@@ -216,7 +216,9 @@ def test_500_remote_jobs_cost_no_thread_each(lab: ServedLab) -> None:
         assert len(running) >= 516
         during = server_threads(lab)
         print(f"server threads: {before} before, {during} with {len(running)} remote jobs")
-        assert during - before <= 1
+        # The scheduler's threads were running already; task workers left idle after the
+        # jobs' short first runs are kept (at most 64): never a thread per job (500).
+        assert during - before <= 64 + 1
         cancelled = list(
             pool.map(lambda r: call(lab, "DELETE", f"actions/{r['id']}", 200), [*warm, *started])
         )

@@ -133,8 +133,7 @@ class History:
     def _count_finished(self) -> None:
         """Read the finished rows' count and bytes (at opening, and after a failed write)."""
         self._finished_count, self._finished_bytes = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM invocations"
-            " WHERE finished_at IS NOT NULL"
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM invocations WHERE finished_at IS NOT NULL"
         ).fetchone()
         self._oldest_known = False
 
