@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import Flask
 
+from labthings.http.responses import WholeBodyResponse
+
 __all__ = ["SyncFlask"]
 
 
@@ -19,7 +21,12 @@ class SyncFlask(Flask):
     six times per request, about a tenth of a property GET's time in the app. This app
     asks once per function (a bound method counts as its class's function) and
     remembers the plain ones; an `async def` view or hook still runs as Flask runs it.
+
+    Its responses are `WholeBodyResponse`s (Flask converts every response a view or
+    error handler returns to the app's response class).
     """
+
+    response_class = WholeBodyResponse
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
