@@ -18,7 +18,6 @@ Run from the repository root with labthings installed and `wrk` on PATH::
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import os
 import statistics
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 from microscope import make_labthing  # noqa: E402
 from served import ServedLab  # noqa: E402
 from wrk import run_wrk_with_headers  # noqa: E402
+from wsgi_calls import wsgi_environ  # noqa: E402
 
 import labthings.http.labthing as labthing_module  # noqa: E402
 from labthings import LabThing  # noqa: E402
@@ -72,22 +72,7 @@ def lab_app(tokens: TokenStore | None, checks: bool = True) -> Iterator[Any]:
 
 def one_get(app: Any, headers: dict[str, str]) -> Callable[[], None]:
     def get() -> None:
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": PROPERTY,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "7485",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1:7485",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            **headers,
-        }
+        environ = wsgi_environ("GET", PROPERTY, headers)
         statuses: list[str] = []
         b"".join(app(environ, lambda status, _headers, _info=None: statuses.append(status)))
         assert statuses[0].startswith("200"), statuses

@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import sys
 from typing import Any
 
 from flask import Flask
+from wsgi_calls import wsgi_environ
 
 from labthings import LabThing
 
 
-def _environ(path: str) -> dict[str, Any]:
-    return {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "HTTP_ACCEPT": "application/json",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-        "REMOTE_ADDR": "127.0.0.1",
-    }
-
-
 def _call(app: Flask, path: str) -> tuple[str, Any]:
     started: list[str] = []
-    body = app(_environ(path), lambda status, headers, exc_info=None: started.append(status))
+    environ = wsgi_environ("GET", path, {"HTTP_ACCEPT": "application/json"})
+    body = app(environ, lambda status, headers, exc_info=None: started.append(status))
     return started[0], body
 
 
