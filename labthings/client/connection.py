@@ -153,6 +153,15 @@ class Connection(Closing):
         """`request(...)` and its body (see `decode_body`)."""
         return decode_body(self.request(method, url, **kwargs))
 
+    def document(self, url: str, accept: str) -> tuple[Any, str]:
+        """GET the JSON document at `url`: (its value, or None if the body is not JSON;
+        the URL that answered, after redirects)."""
+        response = self.request("GET", url, headers={"Accept": accept})
+        try:
+            return response.json(), response.url
+        except ValueError:
+            return None, response.url
+
     def open_stream(
         self, url: str, read_timeout: float, last_event_id: str | None = None
     ) -> requests.Response:

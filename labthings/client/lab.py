@@ -66,14 +66,10 @@ class LabClient(ThingsByName):
         """The server at `url` (e.g. `http://lab-pc:7485/`); `token` as for ThingClient."""
         connection = Connection(token, timeout=timeout, reconnect=reconnect)
         root = server_url(url)
-        response = connection.request("GET", root, headers={"Accept": "application/json"})
-        try:
-            index = response.json()
-        except ValueError:
-            index = None
+        index, answered = connection.document(root, "application/json")
         if not isinstance(index, Mapping):
             raise NotOffered(f"{root} is not a labthings server (its index is not JSON)")
-        return cls(index, response.url, connection)
+        return cls(index, answered, connection)
 
     @classmethod
     def from_name(

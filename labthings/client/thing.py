@@ -65,14 +65,12 @@ class ThingClient(Closing):
         `ServerUnreachable`, `AccessDenied`, `NotFound` or `NotOffered` (not a TD).
         """
         connection = connection or Connection(token, timeout=timeout, reconnect=reconnect)
-        response = connection.request(
-            "GET", server_url(url), headers={"Accept": "application/td+json, application/json"}
+        document, answered = connection.document(
+            server_url(url), "application/td+json, application/json"
         )
-        try:
-            document = response.json()
-        except ValueError:
-            raise NotOffered(f"{url} did not answer with a Thing Description") from None
-        return cls.from_td(document, response.url, connection=connection)
+        if document is None:
+            raise NotOffered(f"{url} did not answer with a Thing Description")
+        return cls.from_td(document, answered, connection=connection)
 
     @classmethod
     def from_name(
