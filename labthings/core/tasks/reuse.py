@@ -212,9 +212,10 @@ class InvocationReuse:
             task = self._runner.invoke(entry, affordance, body, requested_by=requested_by)
             return Invoked(task)
         arguments = affordance.validate_input(body)
-        digest = input_digest(affordance.dump_input(arguments))
+        record = affordance.dump_input(arguments)
+        digest = input_digest(record)
         if key is None:
-            return self._reuse_or_start(entry, affordance, arguments, digest, requested_by)
+            return self._reuse_or_start(entry, affordance, arguments, record, digest, requested_by)
         request = KeyedRequest(entry.name, affordance.name, digest)
         holder = requested_by or ""
 
@@ -230,7 +231,9 @@ class InvocationReuse:
                 found = self._get(stored.invocation)
                 if found is not None:  # else it has left the history: as if the key had expired
                     return Invoked(found, Reuse.IDEMPOTENCY_KEY)
-            invoked = self._reuse_or_start(entry, affordance, arguments, digest, requested_by)
+            invoked = self._reuse_or_start(
+                entry, affordance, arguments, record, digest, requested_by
+            )
             self._keys.remember(holder, key, request, invoked.invocation.id)
         return invoked
 
@@ -239,14 +242,20 @@ class InvocationReuse:
         entry: ThingEntry,
         affordance: ActionAffordance,
         arguments: dict[str, Any],
+        record: dict[str, Any],
         digest: str,
         requested_by: str | None,
     ) -> Invoked:
-        """A cached or running invocation with this input if the action allows, else a new one."""
-        if not (affordance.dedupe or affordance.cache_for):
-            return Invoked(
-                self._runner.start(entry, affordance, arguments, requested_by=requested_by)
+        """A cached or running invocation with this input if the action allows, else a new one
+        (`record` is the input's JSON form, `digest` its digest)."""
+
+        def start() -> TaskThread:
+            return self._runner.start(
+                entry, affordance, arguments, requested_by=requested_by, input_record=record
             )
+
+        if not (affordance.dedupe or affordance.cache_for):
+            return Invoked(start())
         key = (entry.name, affordance.name, digest)
 
         def busy() -> Exception:
@@ -261,7 +270,7 @@ class InvocationReuse:
                 running = self._index.unfinished(key)
                 if running is not None:
                     return Invoked(running, Reuse.DEDUPE)
-            task = self._runner.start(entry, affordance, arguments, requested_by=requested_by)
+            task = start()
             if affordance.dedupe:
                 self._index.add_unfinished(key, task)
         return Invoked(task)

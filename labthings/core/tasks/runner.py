@@ -157,15 +157,17 @@ class TaskRunner:
         arguments: dict[str, Any],
         *,
         requested_by: str | None = None,
+        input_record: dict[str, Any] | None = None,
     ) -> TaskThread:
-        """Start a task of an action of `entry` with arguments it has already validated."""
+        """Start a task of an action of `entry` with arguments it has already validated;
+        `input_record` is their JSON form for the record, if the caller has made it."""
         run = self._how_to_run(entry.thing, affordance)
         task = TaskThread(
             thing=entry.name,
             action=affordance.name,
             target=run.target,
             arguments=arguments,
-            input_record=affordance.dump_input(arguments),
+            input_record=affordance.dump_input(arguments) if input_record is None else input_record,
             dump_output=run.dump_output,
             instrument_lock=entry.lock if affordance.lock else None,
             log_limit=self._settings.task_log_max,
