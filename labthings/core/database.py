@@ -78,6 +78,5 @@ class Checkpointer:
     def close(self) -> None:
         """Stop checkpointing (idempotent); the last checkpoint is left to SQLite's close."""
         self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
+        self._thread.join()
         self._own.close()

@@ -15,6 +15,8 @@ import requests
 from served import SUPPORT, ServedLab
 from sse import collect
 
+from labthings.core.tasks.workers import WORKERS
+
 TARGET = f"{SUPPORT / 'lab_remote.py'}:make_labthing"
 ASYNC = {"Prefer": "respond-async"}
 
@@ -217,8 +219,8 @@ def test_500_remote_jobs_cost_no_thread_each(lab: ServedLab) -> None:
         during = server_threads(lab)
         print(f"server threads: {before} before, {during} with {len(running)} remote jobs")
         # The scheduler's threads were running already; task workers left idle after the
-        # jobs' short first runs are kept (at most 64): never a thread per job (500).
-        assert during - before <= 64 + 1
+        # jobs' short first runs are kept (at most keep_idle): never a thread per job (500).
+        assert during - before <= WORKERS.keep_idle + 1
         cancelled = list(
             pool.map(lambda r: call(lab, "DELETE", f"actions/{r['id']}", 200), [*warm, *started])
         )
