@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from labthings.core.tasks.remote import MIN_INTERVAL
 from labthings.core.tasks.runner import TaskRunner
 from labthings.core.tasks.thread import TaskThread
 from labthings.core.tasks.workers import WORKERS
+from labthings.core.things.persistence import STATE_FILE
 from labthings.core.things.registry import ThingEntry, ThingRegistry
 
 LONG = 3600.0
@@ -351,6 +356,32 @@ def test_a_restarted_runner_resumes_checking_with_the_same_record(
         assert third.get(task.id).snapshot() == final
     finally:
         third.close()
+
+
+def stored_checks(database: Path, task_id: str) -> int:
+    """The check count of the job as its store holds it now (-1 if not stored)."""
+    with closing(sqlite3.connect(database)) as db:
+        row = db.execute("SELECT job FROM remote_jobs WHERE id = ?", (task_id,)).fetchone()
+    return -1 if row is None else int(json.loads(row[0])["plan"]["checks"])
+
+
+def test_a_check_is_stored_before_any_reader_sees_it(tmp_path: Path, analyser: Analyser) -> None:
+    runner = TaskRunner(Settings(), data_dir=tmp_path)
+    try:
+        task = start(
+            runner, serve(analyser, "analyser"), seconds=LONG, delay=0.001, max_interval=0.002
+        )
+        deadline = time.monotonic() + WAIT
+        seen = 0
+        while seen < 40:  # a check every few ms, each compared as soon as it is seen
+            assert time.monotonic() < deadline, f"only {seen} checks in {WAIT} s"
+            seen = checks(task)
+            assert stored_checks(tmp_path / STATE_FILE, task.id) >= seen
+        runner.cancel(task.id, WAIT)
+        assert finish(task)["status"] == "cancelled"
+    finally:
+        runner.shutdown(WAIT)
+        runner.close()
 
 
 @pytest.mark.parametrize(

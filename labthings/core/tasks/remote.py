@@ -15,9 +15,11 @@ What this module promises:
   methods must be safe to call from several threads.
 - Each check that ends counts in the record's `checks`; `nextCheck` says when the next
   is due, counted from the end of the last one. Each check is one live `update`.
-- The job is stored (`RemoteStore`) when adopted and after every check, so a restart,
-  graceful or `kill -9`, resumes it with the same id and record: a check that was running
-  when the server died is made again, so checks must be safe to repeat.
+- The job is stored (`RemoteStore`) when adopted and after every check, before its
+  record shows the check, so a restart, graceful or `kill -9`, resumes it with the same
+  id and record, and every check a client saw counted is still counted. A check that was
+  running when the server died is made again (its log lines, seen while it ran, are
+  logged again), so checks must be safe to repeat.
 - A graceful shutdown does not cancel remote jobs: it stops the scheduler, waits (to the
   shutdown deadline) for checks already running, and leaves the jobs stored to resume.
 - Cancelling calls the job's cancel method (if any) with its state on a worker, then ends
@@ -77,7 +79,11 @@ class _Job:
     """Counts schedulings: a scheduled check whose turn has passed does nothing."""
 
     def stored(self) -> StoredJob:
-        version, record = self.task.versioned_snapshot()
+        """The job as stored now, with its record as it is."""
+        return self.stored_as(*self.task.versioned_snapshot())
+
+    def stored_as(self, version: int, record: dict[str, Any]) -> StoredJob:
+        """The job as stored with this version of its record."""
         return StoredJob(self.task.id, self.task.thing, self.plan, version, record)
 
 
@@ -138,13 +144,12 @@ class RemoteJobs:
             due=self._clock() + interval,
         )
         job = _Job(task, thing, plan)
-        task.amend(lambda state: self._note(state, job, result))
         with self._lock:
             if not (task.cancel_requested and self._stopped):
                 job.plan.cancelling = task.cancel_requested
                 self._jobs[task.id] = job
                 try:
-                    self._store.save(job.stored())
+                    self._note_and_store_locked(job, result)
                     self._next_locked(job)
                 except BaseException:  # e.g. no thread for the scheduler: the action fails
                     del self._jobs[task.id]
@@ -153,6 +158,7 @@ class RemoteJobs:
                 return True
         # The shutdown cancelled the action, which returned a job all the same: cancel
         # that too, here in the action's thread, as no worker will run any more.
+        task.amend(lambda state: self._note(state, job, result))
         self._call_cancel(job)
         return True
 
@@ -258,11 +264,19 @@ class RemoteJobs:
             self._forget(job)
             return
         update = result if isinstance(result, RemoteJob) else None
-        task.amend(lambda state: self._note(state, job, update))
         with self._lock:
-            self._store.save(job.stored())
+            self._note_and_store_locked(job, update)
             if not self._stopped:
                 self._next_locked(job)
+
+    def _note_and_store_locked(self, job: _Job, update: RemoteJob[Any] | None) -> None:
+        """Note the job's plan (and `update`'s report) in its record and store the job,
+        before any client can see the change: a check a client has seen counted survives
+        a `kill -9`."""
+        job.task.amend(
+            lambda state: self._note(state, job, update),
+            persist=lambda version, record: self._store.save(job.stored_as(version, record)),
+        )
 
     def _note(self, state: TaskState, job: _Job, update: RemoteJob[Any] | None) -> None:
         """Put a job's checks, next due time and reported progress in its record."""

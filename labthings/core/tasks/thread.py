@@ -481,23 +481,38 @@ class TaskThread:
             return TaskStatus.ERROR, None, problem, "failed"
         return TaskStatus.COMPLETED, output, None, None
 
-    def amend(self, change: Callable[[TaskState], None]) -> None:
+    def amend(
+        self,
+        change: Callable[[TaskState], None],
+        persist: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> None:
         """Apply `change` to the state of this unfinished task as one change of its record
-        (for the runner's remote jobs); nothing happens once it has finished."""
-        self._update(change)
+        (for the runner's remote jobs); nothing happens once it has finished.
+
+        `persist`, if given, is called with the new (version, record) before any reader
+        can see the change, so no client learns of a change that a crash could lose. If it
+        raises, the error propagates and live listeners are not told of the change."""
+        self._update(change, persist)
 
     def finish(self, outcome: Outcome) -> None:
         """End a handed-off task with `outcome` (see `Handoff`); only the first end counts."""
         self._finish(outcome)
 
-    def _update(self, change: Callable[[TaskState], None]) -> None:
-        """Apply `change` to an unfinished task and tell the listener the light view."""
+    def _update(
+        self,
+        change: Callable[[TaskState], None],
+        persist: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Apply `change` to an unfinished task (`persist` the result, see `amend`) and
+        tell the listener the light view."""
         with self._telling:
             with self._lock:
                 if self._state.status in FINISHED:
                     return
                 change(self._state)
                 self._count_change_locked()
+                if persist is not None:
+                    persist(self._version, snapshot(self._state))
                 update = live_update(self._state)
             self._tell("update", update)
 
