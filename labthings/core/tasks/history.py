@@ -296,6 +296,10 @@ class History:
 
     def _forget_blobs(self) -> None:
         """Delete the blobs of the rows a committed batch evicted."""
+        if not self._evicted_with_blobs:
+            # Almost always: no lock to wait for. A batch adds to the list before its
+            # commit returns, so each of its writers, calling this after, sees it.
+            return
         with self._lock:
             task_ids, self._evicted_with_blobs = self._evicted_with_blobs, []
         for task_id in task_ids:
