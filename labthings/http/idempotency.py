@@ -25,6 +25,7 @@ from labthings.core.describe.operations import Target, add_response, problem_res
 from labthings.core.tasks.idempotency import HEADER
 from labthings.core.tasks.reuse import Reuse, reuse_note
 from labthings.core.things.actions import ActionAffordance
+from labthings.http.requests import header_values
 
 __all__ = [
     "HEADER",
@@ -62,11 +63,9 @@ _EXAMPLE = f'e.g. {HEADER}: "8e03978e-40d5-43e8-bc93-6894a57f9324"'
 def idempotency_key(request: Request) -> str | None:
     """The request's Idempotency-Key, None without one; `BadRequest` saying why if it is
     not one key."""
-    values = request.headers.getlist(HEADER)
-    if not values:
-        return None
+    values = header_values(request, HEADER)
     # WSGI servers join repeated headers with commas, as a list would be written.
-    return parse_key(", ".join(values))
+    return parse_key(values[0]) if values else None
 
 
 def parse_key(value: str) -> str:

@@ -16,7 +16,7 @@ from labthings.core.settings import Settings
 from labthings.core.tasks.finished import Invocation
 from labthings.http.etags import version_in_etag
 from labthings.http.prefer import Preferences
-from labthings.http.requests import parse_seconds
+from labthings.http.requests import header_values, parse_seconds
 
 __all__ = ["document", "wait_for_change"]
 
@@ -26,7 +26,7 @@ def wait_for_change(task: Invocation, request: Request, settings: Settings) -> N
     if "wait" in request.args:
         wait = parse_seconds(request.args, "wait", 0.0, settings.max_wait)
     else:
-        wait = Preferences.parse(request.headers.getlist("Prefer"), 0.0, settings.max_wait).wait
+        wait = Preferences.parse(header_values(request, "Prefer"), 0.0, settings.max_wait).wait
     if wait <= 0 or task.finished:
         return
     version = task.version

@@ -22,7 +22,7 @@ from labthings.http.idempotency import REUSED_HEADER, idempotency_key, reused_li
 from labthings.http.longpoll import wait_for_change
 from labthings.http.pagination import next_page_link, parse_list_query
 from labthings.http.prefer import Preferences
-from labthings.http.requests import parse_seconds, server_root
+from labthings.http.requests import header_values, parse_seconds, server_root
 from labthings.http.responses import json_response
 from labthings.http.services import Services, ServiceView
 from labthings.http.synchronous import output_response, wants_output
@@ -153,7 +153,7 @@ class ActionView(ServiceView):
         synchronous = wants_output(request.args)
         body = json_body(request, services.settings.max_json_depth)
         preferences = Preferences.parse(
-            request.headers.getlist("Prefer"), affordance.wait, services.settings.max_wait
+            header_values(request, "Prefer"), affordance.wait, services.settings.max_wait
         )
         invoked = services.reuse.invoke(
             entry,
