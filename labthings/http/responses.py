@@ -28,9 +28,12 @@ class WholeBodyResponse(Response):
     """
 
     def get_wsgi_headers(self, environ: WSGIEnvironment) -> Headers:
-        """Werkzeug's headers, but a `Location` that is already a plain URI (as every
-        one labthings makes is) skips `iri_to_uri`, which would give it back unchanged
-        after about 9 µs of parsing and quoting: once per POST that starts an action."""
+        """Werkzeug's headers, but the `Location` of a 201 (a POST that started an
+        action) skips `iri_to_uri` when it is already a plain URI, as labthings makes
+        them: `iri_to_uri` would give it back unchanged after about 9 µs of parsing and
+        quoting. Other responses are not searched for a `Location` at all."""
+        if self.status_code != 201:
+            return super().get_wsgi_headers(environ)
         location = self.headers.get("Location")
         if (
             location is None
