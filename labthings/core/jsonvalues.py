@@ -12,11 +12,13 @@ __all__ = [
     "clean_text",
     "describe_json_type",
     "flatten_errors",
+    "is_text",
     "json_text",
     "lone_surrogate_at",
     "nested_deeper_than",
     "now_utc",
     "to_json_value",
+    "with_clean_text",
 ]
 
 
@@ -57,6 +59,12 @@ _NON_FINITE = "not a JSON value: NaN and infinity cannot be sent as JSON"
 _SURROGATE = "not a JSON value: a string holds a lone surrogate (not Unicode text)"
 
 
+def is_text(text: str) -> bool:
+    """True unless `text` holds a lone surrogate (which is not Unicode text, and which
+    UTF-8 cannot encode)."""
+    return text.isascii() or _encodable(text)
+
+
 def _encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -70,6 +78,21 @@ def clean_text(text: str) -> str:
     if text.isascii() or _encodable(text):
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def with_clean_text(value: Any) -> Any:
+    """`value` with `clean_text` applied to every string and object key in it (lists,
+    tuples and dicts are copied; anything else is kept as it is)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {
+            clean_text(key) if isinstance(key, str) else key: with_clean_text(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [with_clean_text(item) for item in value]
+    return value
 
 
 # Made once: json.dumps with options builds an encoder on every call.

@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from labthings.core.describe.operations import Target, problem_response
 from labthings.core.errors import ValidationError
-from labthings.core.jsonvalues import lone_surrogate_at, nested_deeper_than
+from labthings.core.jsonvalues import is_text, lone_surrogate_at, nested_deeper_than
 
 __all__ = ["NO_BODY", "document", "json_body"]
 
@@ -38,15 +38,16 @@ def json_body(request: Request, max_depth: int, name: str = "_schema") -> Any:
             f"the body must be JSON sent with Content-Type: application/json (got {shown})"
         )
     try:
-        value = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+        text = data.decode(json.detect_encoding(data), "surrogatepass")
+        value = _DECODER.decode(text)
     except RecursionError:
         raise BadRequest(_too_deep(max_depth)) from None
     except (UnicodeDecodeError, ValueError) as error:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
-    # Both checks walk the value only when the raw bytes say they might find something.
+    # Both checks walk the value only when the body says they might find something.
     if data.count(b"[") + data.count(b"{") > max_depth and nested_deeper_than(value, max_depth):
         raise BadRequest(_too_deep(max_depth))
-    if _SURROGATE_ESCAPE.search(data):
+    if not is_text(text) or _SURROGATE_ESCAPE.search(text):
         path = lone_surrogate_at(value)
         if path is not None:
             raise ValidationError(
@@ -56,8 +57,10 @@ def json_body(request: Request, max_depth: int, name: str = "_schema") -> Any:
     return value
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-"""Only a `\\uD800`-`\\uDFFF` escape can put a surrogate in decoded JSON (raw UTF-8 cannot)."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A `\\uD800`-`\\uDFFF` escape: what puts a surrogate in the value of an ASCII body. A
+body that is not ASCII can hold one as it is (the bytes of a UTF-8-encoded surrogate,
+which Python's decoder lets through), and is then not encodable as UTF-8 once decoded."""
 
 
 def _refuse_constant(name: str) -> Any:

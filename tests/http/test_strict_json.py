@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from labthings import LabThing
+
 LONE = b'"bad \\ud800 text"'
 
 
@@ -38,6 +40,30 @@ def test_a_lone_surrogate_in_arguments_is_422_and_starts_nothing(
     errors = json.loads(response.get_data())["errors"]
     assert len(errors) == 1
     assert client.get("/calc/actions/fail").get_json() == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"bad \xed\xa0\x80 text"',  # a surrogate's UTF-8 bytes, which Python lets through
+        '"bad \ud800 text"'.encode("utf-16-le", "surrogatepass"),
+    ],
+    ids=["utf-8 bytes", "utf-16"],
+)
+def test_a_lone_surrogate_sent_unescaped_is_422_too(client: FlaskClient, raw: bytes) -> None:
+    response = client.put("/calc/properties/free", data=raw, content_type="application/json")
+    assert response.status_code == 422
+    assert set(response.get_json()["errors"]) == {"free"}
+    assert client.get("/calc/properties/free").get_json() == ""  # nothing was stored
+
+
+def test_a_lone_surrogate_the_thing_itself_set_is_read_as_a_replacement_character(
+    labthing: LabThing, client: FlaskClient
+) -> None:
+    labthing.thing("calc").free = "bad \ud800 text"  # type: ignore[attr-defined]
+    response = client.get("/calc/properties/free")
+    assert response.status_code == 200
+    assert response.get_json() == "bad \ufffd text"
 
 
 def test_the_place_of_a_nested_lone_surrogate_is_named(client: FlaskClient) -> None:

@@ -35,7 +35,7 @@ from marshmallow import fields
 
 from labthings.core.describe.types import field_for_hint
 from labthings.core.errors import ConfigurationError, ValidationError
-from labthings.core.jsonvalues import flatten_errors
+from labthings.core.jsonvalues import flatten_errors, with_clean_text
 from labthings.core.things.affordance import Affordance, dump_value, qualified_name
 
 __all__ = ["PropertyAffordance", "thing_property"]
@@ -163,8 +163,17 @@ class PropertyAffordance(Affordance):
             ) from None
 
     def dump(self, value: Any) -> Any:
-        """`value` as JSON, serialised by the property's field."""
-        return dump_value(self.field, self.name, value)
+        """`value` as JSON, serialised by the property's field.
+
+        A lone surrogate that the Thing's own code put in a string (bytes from an
+        instrument decoded with `surrogateescape`, say) reads as U+FFFD, as a text
+        decoder shows a byte it cannot decode, so that reads, events and saves of the
+        property never fail for it. Other values that are not JSON (NaN) raise.
+        """
+        try:
+            return dump_value(self.field, self.name, value)
+        except ValueError:
+            return dump_value(self.field, self.name, with_clean_text(value))
 
 
 @overload
