@@ -53,7 +53,9 @@ def last_event_id(request: Request, hub: EventHub) -> tuple[int | None, bool]:
     if not raw:
         return None, False
     epoch, _, number = raw.strip().partition(".")
-    if epoch == hub.epoch and number.isdigit():
+    # ASCII digits only, and no more than an event id can have: int() refuses other
+    # digits and numbers of more than 4300 digits.
+    if epoch == hub.epoch and number.isascii() and number.isdigit() and len(number) <= 19:
         return int(number), False
     return None, True
 

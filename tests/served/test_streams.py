@@ -126,6 +126,31 @@ def test_last_event_id_resumes_from_the_buffer(lab: ServedLab) -> None:
     assert stale[0].event == "missed" and stale[0].data == {"count": None}
 
 
+def test_a_last_event_id_no_run_could_have_sent_is_a_stream_that_starts_with_missed(
+    lab: ServedLab,
+) -> None:
+    def write() -> None:
+        requests.put(f"{lab.url}calc/properties/value", json=21.0, timeout=5)
+
+    seen = collect(
+        f"{lab.url}calc/properties/value/events", lambda m: m.data == 21.0, on_open=write
+    )
+    assert seen[-1].id is not None
+    this_run = seen[-1].id.partition(".")[0]
+    for bad in (f"{this_run}.1{'0' * 5000}", f"{this_run}.-5", "x" * 2000):
+        response = requests.get(
+            f"{lab.url}calc/properties/value/events",
+            headers={"Last-Event-ID": bad},
+            stream=True,
+            timeout=5,
+        )
+        with response:
+            assert response.status_code == 200, (bad[:40], response.text[:200])
+            lines = response.iter_lines()
+            first_event = next(line for line in lines if line.startswith(b"event:"))
+            assert first_event == b"event: missed", bad[:40]
+
+
 def test_a_stalled_client_does_not_delay_a_task_and_is_told_what_it_missed(
     lab: ServedLab,
 ) -> None:
