@@ -16,7 +16,8 @@ connection once its response is done (bounded), then the LabThing waits for task
 Limits enforced at the edge: request line and headers over `MAX_HEADER_BYTES` get 431
 from granian, which also closes connections that take over `HEADER_TIMEOUT` s to send
 them; a body over the `max_body_bytes` setting gets 413 from `BodyLimit` without being
-read.
+read, and past `receiving_cap` bodies being received at once a request with a body gets
+503 (granian cannot time out a slow body, so such clients are bounded instead).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from labthings.serving.limits import BodyLimit
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["DEFAULT_THREADS", "ListenError", "serve"]
+__all__ = ["DEFAULT_THREADS", "ListenError", "receiving_cap", "serve"]
 
 MAX_CONNECTIONS = 4096
 """Connections held at once, idle or not (an idle one costs no thread); past it, new
@@ -54,6 +55,13 @@ DRAIN_WAIT = 0.5
 are cancelled; what is left then (a client still sending its headers) is dropped."""
 _STOP_POLL = 0.5  # seconds; on Windows a signal is handled only when a wait returns
 _logger = logging.getLogger(__name__)
+
+
+def receiving_cap(threads: int) -> int:
+    """How many requests may be receiving their bodies at once (`BodyLimit`): a quarter
+    of the threads, at least 4, so that clients sending bodies slowly, or never
+    finishing them, leave the other threads to everyone else."""
+    return max(4, threads // 4)
 
 
 class ListenError(Exception):
@@ -87,7 +95,9 @@ def serve(
     server over DNS-SD while it serves (`labthings.discovery.advertise`); if that fails,
     it says why and serves anyway.
     """
-    app: WSGIApplication = BodyLimit(labthing.create_app(), labthing.settings.max_body_bytes)
+    app: WSGIApplication = BodyLimit(
+        labthing.create_app(), labthing.settings.max_body_bytes, receiving_cap(threads)
+    )
     streams = getattr(labthing.settings, "max_streams", 0)
     if threads <= streams:
         _logger.warning(

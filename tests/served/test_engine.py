@@ -17,6 +17,7 @@ import pytest
 import requests
 from attacks import (
     Silent,
+    SlowBody,
     Slowloris,
     keep_busy,
     latencies_while,
@@ -27,6 +28,7 @@ from attacks import (
 from served import SUPPORT, ServedLab
 
 from labthings.serving.engine import bind
+from labthings.serving.server import receiving_cap
 
 TARGET = f"{SUPPORT / 'lab_for_tests.py'}:make_labthing"
 PROPERTY = "/calc/properties/value"
@@ -81,6 +83,43 @@ def test_headers_over_the_limit_get_431_and_the_server_goes_on(lab: ServedLab) -
     assert request_with_header(lab, 32 * 1024) == b"HTTP/1.1 200 OK"
     assert request_with_header(lab, 256 * 1024) == b"HTTP/1.1 431 Request Header Fields Too Large"
     assert requests.get(f"{lab.url}{PROPERTY[1:]}", timeout=5).json() == 1.5
+
+
+def test_bodies_that_never_finish_do_not_stop_reads_and_later_writes_work_again() -> None:
+    threads = 40
+    lab = ServedLab(TARGET, extra=["--threads", str(threads)])
+    attack = SlowBody(port_of(lab), threads + 10)  # without a cap, every thread is held
+    try:
+        attack.tick()
+        latencies = latencies_while(attack.tick, port_of(lab), seconds=3)
+        median, worst = summary(latencies)
+        assert worst < 1000, f"GET took up to {worst:.0f} ms (median {median:.0f} ms)"
+        refused = requests.put(f"{lab.url}calc/properties/free", json="x", timeout=5)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+        assert refused.headers["Content-Type"] == "application/problem+json"
+        assert f"receiving {receiving_cap(threads)} request bodies" in refused.json()["detail"]
+    finally:
+        attack.close()
+        deadline = time.monotonic() + 10
+        while True:  # the slots come free as the server sees the clients gone
+            status = requests.put(f"{lab.url}calc/properties/free", json="y", timeout=5)
+            if status.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        lab.stop()
+    assert status.status_code == 200
+
+
+def test_a_chunked_body_with_broken_framing_is_400_and_starts_nothing(lab: ServedLab) -> None:
+    before = requests.get(f"{lab.url}calc/actions/add", timeout=5).json()
+    head = "POST /calc/actions/add HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head += "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port_of(lab)), timeout=5) as sock:
+        sock.sendall(head.encode() + b'zz\r\n{"a": 1, "b": 2}\r\n0\r\n\r\n')
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    assert b"chunk" in reply
+    assert requests.get(f"{lab.url}calc/actions/add", timeout=5).json() == before
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 __all__ = [
     "Silent",
+    "SlowBody",
     "Slowloris",
     "Streams",
     "get_latency",
@@ -74,6 +75,26 @@ class _Sockets:
             if sock is not None:
                 sock.close()
         self.sockets = []
+
+
+class SlowBody(_Sockets):
+    """Connections that send a whole request head, then 5 of the 100 bytes of body
+    they announced, and nothing more (reopened when the server closes or answers them)."""
+
+    REQUEST = (
+        b"PUT /calc/properties/free HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"abc'
+    )
+
+    def _open(self) -> socket.socket | None:
+        sock = _connect(self.port)
+        if sock is not None:
+            try:
+                sock.sendall(self.REQUEST)
+            except OSError:
+                sock.close()
+                return None
+        return sock
 
 
 class Silent(_Sockets):
