@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -10,6 +12,48 @@ import requests
 from served import ROOT, ServedLab
 
 DEMO = ROOT / "examples" / "microscope.py"
+README_SERVER = "http://127.0.0.1:7485/"
+
+
+def readme_curl_commands() -> list[list[str]]:
+    """The README's curl commands that talk to the demo at its default address."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words[:1] == ["curl"] and any(w.startswith(README_SERVER) for w in words):
+                commands.append(words[1:])
+    return commands
+
+
+def curl_as_requests(words: list[str], root: str) -> requests.Response:
+    """What `curl words...` would get from the server at `root` instead of the README's."""
+    method, headers, data, url = "GET", {}, None, ""
+    options = iter(words)
+    for word in options:
+        if word == "-X":
+            method = next(options)
+        elif word == "-H":
+            name, _, value = next(options).partition(":")
+            headers[name.strip()] = value.strip()
+        elif word == "-d":
+            data, method = next(options), method if method != "GET" else "POST"
+        elif word.startswith(README_SERVER):
+            url = root + word[len(README_SERVER) :]
+    return requests.request(method, url, headers=headers, data=data, timeout=10)
+
+
+def test_every_curl_command_of_the_readme_works_on_the_demo() -> None:
+    commands = readme_curl_commands()
+    assert len(commands) >= 8
+    lab = ServedLab(f"{DEMO}:labthing")
+    try:
+        for words in commands:
+            response = curl_as_requests(words, lab.url)
+            assert response.ok, (shlex.join(words), response.status_code, response.text[:300])
+    finally:
+        assert lab.stop() == 0, lab.output
 
 
 def test_the_demo_serves_every_instrument_on_simulators() -> None:
