@@ -41,11 +41,12 @@ def with_content_etag(response: Response) -> Response:
 
 
 def not_modified_if_matching(response: Response) -> Response:
-    """A bodiless 304 (keeping the ETag) if the request's If-None-Match names it."""
+    """A bodiless 304 (keeping the ETag) if the request's If-None-Match names it, weak
+    (`W/"..."`) or strong: If-None-Match compares weakly (RFC 9110 §13.1.2)."""
     if "HTTP_IF_NONE_MATCH" not in request.environ:  # most requests: nothing to parse
         return response
     etag, _ = response.get_etag()
-    if etag is not None and request.if_none_match.contains(etag):
+    if etag is not None and request.if_none_match.contains_weak(etag):
         not_modified = Response(status=304)
         not_modified.set_etag(etag)
         return not_modified

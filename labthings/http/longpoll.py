@@ -30,7 +30,7 @@ def wait_for_change(task: Invocation, request: Request, settings: Settings) -> N
     if wait <= 0 or task.finished:
         return
     version = task.version
-    for tag in request.if_none_match:
+    for tag in request.if_none_match.as_set(include_weak=True):
         known = version_in_etag(task, tag) if tag else None  # `""` parses to no tag at all
         if known is not None:
             version = known

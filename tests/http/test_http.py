@@ -478,3 +478,33 @@ def test_settings_and_overrides_both_apply() -> None:
     assert (labthing.settings.cancel_wait, labthing.settings.max_wait) == (2.0, 5)
     with pytest.raises(ConfigurationError, match="max_wiat"):
         LabThing(max_wiat=5)
+
+
+def test_if_none_match_compares_weakly_on_properties_and_records(client: FlaskClient) -> None:
+    """RFC 9110 §13.1.2: a client may send back a tag as weak (`W/"..."`); it still matches."""
+    task_id = client.post("/calc/actions/add", json={"a": 1, "b": 2}).get_json()["id"]
+    for path in ("/calc/properties/value", f"/actions/{task_id}"):
+        etag = client.get(path).headers["ETag"]
+        for sent in (etag, f"W/{etag}", f'"other", W/{etag}'):
+            response = client.get(path, headers={"If-None-Match": sent})
+            assert response.status_code == 304, (path, sent)
+            assert response.headers["ETag"] == etag
+        assert client.get(path, headers={"If-None-Match": 'W/"other"'}).status_code == 200
+
+
+def test_a_long_poll_waits_from_the_version_a_weak_tag_names(client: FlaskClient) -> None:
+    started = client.post(
+        "/slow/actions/nap", json={"seconds": 5}, headers={"Prefer": "respond-async"}
+    )
+    task_id, pending_tag = started.get_json()["id"], started.headers["ETag"]
+    deadline = time.monotonic() + 5
+    while client.get(f"/actions/{task_id}").get_json()["status"] == "pending":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    asked = time.monotonic()
+    response = client.get(
+        f"/actions/{task_id}?wait=5", headers={"If-None-Match": f"W/{pending_tag}"}
+    )
+    assert time.monotonic() - asked < 2  # that version is gone: no wait for the next
+    assert response.status_code == 200 and response.get_json()["status"] == "running"
+    assert client.delete(f"/actions/{task_id}").status_code == 200
