@@ -8,13 +8,16 @@ Event streams also take it as `?access_token=` (RFC 6750 section 2.3), since a b
 that pages link to and proxies log.
 
 No token, or one that is not (or no longer) valid: `401` with `WWW-Authenticate:
-Bearer`. A `read` token may GET, HEAD and OPTIONS; writing (PUT, POST, DELETE) needs a
+Bearer`. A credential that is not one token (`Bearer` alone, two tokens, two
+`Authorization` headers, which the server joins with a comma), or a token sent both in
+the header and the query: `400` with `error="invalid_request"` (RFC 6750 section 3.1). A `read` token may GET, HEAD and OPTIONS; writing (PUT, POST, DELETE) needs a
 `control` token, else `403`. The token's name is who asked, for records: it is the
 request's `REMOTE_USER` (`request.remote_user`), as WSGI has it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -71,10 +74,17 @@ def token_check(
         if endpoint == "index" and prefers_html(request):
             return None  # a browser opening / is sent on to the web page, which asks
         given = _bearer(request.environ.get("HTTP_AUTHORIZATION"))
-        if given is None and endpoint in stream_endpoints:
-            given = request.args.get(QUERY_PARAMETER)
+        if endpoint in stream_endpoints and QUERY_PARAMETER in request.args:
+            if given is not None:
+                return _malformed(
+                    f"send the access token once, in the Authorization header or as"
+                    f" ?{QUERY_PARAMETER}=, not both"
+                )
+            given = request.args[QUERY_PARAMETER]
         if given is None:
             return _refuse(401, f"this server needs an access token: {_HOW}", _CHALLENGE)
+        if not _TOKEN_SYNTAX.fullmatch(given):
+            return _malformed(f"the access token is missing or is not one token: {_HOW}")
         token = current.verify(given)
         if token is None:
             detail = f"the access token is not valid (it may have been revoked): {_HOW}"
@@ -99,6 +109,15 @@ def _bearer(header: str | None) -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
+
+
+_TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+"""RFC 6750's `b64token`: what one bearer token looks like (no spaces, no commas)."""
+
+
+def _malformed(detail: str) -> Response:
+    """RFC 6750 section 3.1: a malformed request, a repeated or doubly sent token."""
+    return _refuse(400, detail, f'{_CHALLENGE}, error="invalid_request"')
 
 
 def _refuse(status: int, detail: str, challenge: str) -> Response:

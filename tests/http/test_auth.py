@@ -128,7 +128,10 @@ def test_reading_any_route_needs_a_token(
     assert_refused(
         request(client, "GET", path, Authorization="Bearer lt_wrong"), 401, "invalid_token"
     )
-    assert_refused(request(client, "GET", path, Authorization="Bearer "), 401, "invalid_token")
+    for malformed in ("Bearer ", "Bearer lt_a lt_b", "Bearer lt_a, Bearer lt_a"):
+        assert_refused(
+            request(client, "GET", path, Authorization=malformed), 400, "invalid_request"
+        )
     for scope in ("read", "control"):
         allowed = request(client, "GET", path, **bearer(tokens, scope))
         assert allowed.status_code == (404 if path == "/nope" else 200), path
@@ -181,6 +184,11 @@ def test_streams_also_take_the_token_from_the_query(
     with client.get(f"/events?access_token={tokens['read']}", buffered=False) as stream:
         assert stream.status_code == 200 and stream.mimetype == "text/event-stream"
     assert_refused(request(client, "GET", "/events?access_token=lt_wrong"), 401, "invalid_token")
+    assert_refused(request(client, "GET", "/events?access_token="), 400, "invalid_request")
+    both = request(
+        client, "GET", f"/events?access_token={tokens['read']}", **bearer(tokens, "read")
+    )
+    assert_refused(both, 400, "invalid_request")  # RFC 6750 3.1: one method, not two
     # Nothing else does: tokens stay out of the links pages hold and proxies log.
     read = f"/calc/properties/value?access_token={tokens['read']}"
     assert_refused(request(client, "GET", read), 401)
