@@ -10,8 +10,9 @@ that pages link to and proxies log.
 No token, or one that is not (or no longer) valid: `401` with `WWW-Authenticate:
 Bearer`. A credential that is not one token (`Bearer` alone, two tokens, two
 `Authorization` headers, which the server joins with a comma), or a token sent both in
-the header and the query: `400` with `error="invalid_request"` (RFC 6750 section 3.1). A `read` token may GET, HEAD and OPTIONS; writing (PUT, POST, DELETE) needs a
-`control` token, else `403`. The token's name is who asked, for records: it is the
+the header and the query: `400` with `error="invalid_request"` (RFC 6750 section 3.1).
+A `read` token may GET, HEAD and OPTIONS; writing (PUT, POST, DELETE) needs a `control`
+token, else `403`. The token's name is who asked, for records: it is the
 request's `REMOTE_USER` (`request.remote_user`), as WSGI has it.
 """
 

@@ -76,7 +76,10 @@ def parse_key(value: str) -> str:
         return bare if quoted is None else _ESCAPE.sub(r"\1", quoted)
     text = value.strip(" \t")
     if text in ("", '""'):
-        raise BadRequest(f"the {HEADER} header is empty; send a unique key ({_EXAMPLE})")
+        raise BadRequest(
+            f"the {HEADER} header is empty (a header that is not ASCII arrives empty);"
+            f" send a unique key ({_EXAMPLE})"
+        )
     if _ANY_LENGTH.fullmatch(value):
         raise BadRequest(f"the {HEADER} is too long: at most {MAX_KEY_LENGTH} characters")
     if "," in text:
