@@ -64,7 +64,13 @@ def host_check(allowed: Collection[str]) -> Callable[[Request], Response | None]
 
     def check(request: Request) -> Response | None:
         # The raw header, as werkzeug's `request.host` costs a microsecond to work out.
-        host = request.environ.get("HTTP_HOST") or request.host
+        host = request.environ.get("HTTP_HOST")
+        if not host:
+            if request.environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+                return None  # HTTP/1.0 may leave Host out (granian calls it "HTTP/1")
+            return problem(400, "an HTTP/1.1 request must carry a Host header (RFC 9112 3.2)")
+        if "," in host:  # the server joins repeated headers with commas
+            return problem(400, "send one Host header, not several (RFC 9112 3.2)")
         if accepted(host):
             return None
         return problem(

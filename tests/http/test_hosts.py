@@ -70,3 +70,18 @@ def test_access_is_configured_before_the_app_is_built(labthing: LabThing) -> Non
     labthing.create_app()
     with pytest.raises(ConfigurationError, match="after the app has been built"):
         labthing.configure_access(allowed_hosts=["lab.example"])
+
+
+def test_no_host_is_400_on_http_1_1_and_served_on_http_1_0(client: FlaskClient) -> None:
+    missing = client.get("/calc/properties/value", environ_overrides={"HTTP_HOST": ""})
+    assert missing.status_code == 400 and "Host" in missing.get_json()["detail"]
+    old = client.get(
+        "/calc/properties/value",
+        environ_overrides={"HTTP_HOST": "", "SERVER_PROTOCOL": "HTTP/1.0"},
+    )
+    assert old.status_code == 200
+
+
+def test_two_hosts_are_400(client: FlaskClient) -> None:
+    response = client.get("/calc/", headers={"Host": "127.0.0.1, evil.example"})
+    assert response.status_code == 400 and "one Host" in response.get_json()["detail"]

@@ -110,6 +110,27 @@ def test_bodies_that_never_finish_do_not_stop_reads_and_later_writes_work_again(
     assert status.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /calc/properties/value HTTP/1.1\r\n\r\n", b"400"),
+        (
+            b"GET /calc/properties/value HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: x.example\r\n\r\n",
+            b"400",
+        ),
+        (b"GET /calc/properties/value HTTP/1.0\r\n\r\n", b"200"),
+    ],
+    ids=["no host", "two hosts", "http/1.0 without host"],
+)
+def test_a_request_without_one_host_is_400_as_rfc_9112_says(
+    lab: ServedLab, head: bytes, status: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", port_of(lab)), timeout=5) as sock:
+        sock.sendall(head)
+        reply = sock.recv(4096)
+    assert reply.split(b" ")[1] == status, reply[:300]
+
+
 def test_a_chunked_body_with_broken_framing_is_400_and_starts_nothing(lab: ServedLab) -> None:
     before = requests.get(f"{lab.url}calc/actions/add", timeout=5).json()
     head = "POST /calc/actions/add HTTP/1.1\r\nHost: 127.0.0.1\r\n"
