@@ -138,4 +138,4 @@ def test_read_only_properties_cannot_be_written(name: str) -> None:
     entry = ThingRegistry("Lab").add("lamp", Lamp())
     with pytest.raises(MethodNotAllowedError, match="read-only") as caught:
         write(entry, name, 1, lock_timeout=1)
-    assert caught.value.allowed == ["GET"]
+    assert caught.value.allowed == ["GET", "HEAD", "OPTIONS"]

@@ -129,7 +129,9 @@ def test_read_only_properties_are_405_with_allow(client: FlaskClient) -> None:
     for name in ("readonly_value", "answer"):
         response = client.put(f"/calc/properties/{name}", json=1)
         assert_problem(response, 405)
-        assert response.headers["Allow"] == "GET"
+        # What OPTIONS says too (RFC 9110 15.5.6: the methods the resource supports)
+        allowed = client.options(f"/calc/properties/{name}").headers["Allow"]
+        assert response.headers["Allow"] == allowed == "GET, HEAD, OPTIONS"
     assert client.get("/calc/properties/readonly_value").get_json() == 7
 
 

@@ -59,7 +59,7 @@ class ThingEntry:
         if affordance.readonly:
             raise MethodNotAllowedError(
                 f"property {affordance.name!r} of thing {self.name!r} is read-only",
-                allowed=["GET"],
+                allowed=["GET", "HEAD", "OPTIONS"],
             )
 
     def read_property(self, affordance: PropertyAffordance) -> Any:
