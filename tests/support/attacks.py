@@ -38,7 +38,10 @@ def _connect(port: int, timeout: float = 5) -> socket.socket | None:
 
 
 class _Sockets:
-    """Up to `count` client sockets on `port`; `tick()` reopens those the server closed."""
+    """Up to `count` client sockets on `port`, each sending `OPENING` once connected;
+    `tick()` reopens those the server closed."""
+
+    OPENING = b""
 
     def __init__(self, port: int, count: int) -> None:
         self.port = port
@@ -46,7 +49,14 @@ class _Sockets:
         self.reopened = 0
 
     def _open(self) -> socket.socket | None:
-        return _connect(self.port)
+        sock = _connect(self.port)
+        if sock is not None and self.OPENING:
+            try:
+                sock.sendall(self.OPENING)
+            except OSError:
+                sock.close()
+                return None
+        return sock
 
     def _closed_by_server(self, sock: socket.socket) -> bool:
         readable, _, _ = select.select([sock], [], [], 0)
@@ -81,20 +91,10 @@ class SlowBody(_Sockets):
     """Connections that send a whole request head, then 5 of the 100 bytes of body
     they announced, and nothing more (reopened when the server closes or answers them)."""
 
-    REQUEST = (
+    OPENING = (
         b"PUT /calc/properties/free HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"abc'
     )
-
-    def _open(self) -> socket.socket | None:
-        sock = _connect(self.port)
-        if sock is not None:
-            try:
-                sock.sendall(self.REQUEST)
-            except OSError:
-                sock.close()
-                return None
-        return sock
 
 
 class Silent(_Sockets):
@@ -108,22 +108,12 @@ class Slowloris(_Sockets):
     the last one, and reopens the sockets the server closed.
     """
 
-    HEAD = b"GET /calc/properties/value HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    OPENING = b"GET /calc/properties/value HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
     def __init__(self, port: int, count: int, interval: float = 3.0) -> None:
         self.interval = interval
         self._last = time.monotonic()
         super().__init__(port, count)
-
-    def _open(self) -> socket.socket | None:
-        sock = _connect(self.port)
-        if sock is not None:
-            try:
-                sock.sendall(self.HEAD)
-            except OSError:
-                sock.close()
-                return None
-        return sock
 
     def tick(self) -> None:
         super().tick()
