@@ -37,7 +37,7 @@ def to_json_value(value: Any) -> Any:
     if value is None or type(value) in (bool, int):
         return value  # the common case (most property reads): nothing to copy or check
     if type(value) is str:
-        if value.isascii() or _encodable(value):
+        if is_text(value):
             return value
         raise ValueError(_SURROGATE)
     if type(value) is float:
@@ -50,7 +50,7 @@ def to_json_value(value: Any) -> Any:
         raise TypeError(f"not a JSON value: {error}") from None
     except ValueError:
         raise ValueError(_NON_FINITE) from None
-    if not (text.isascii() or _encodable(text)):
+    if not is_text(text):
         raise ValueError(_SURROGATE)
     return json.loads(text)
 
@@ -75,7 +75,7 @@ def _encodable(text: str) -> bool:
 
 def clean_text(text: str) -> str:
     """`text` with any lone surrogate replaced by U+FFFD, so that it can always be sent."""
-    if text.isascii() or _encodable(text):
+    if is_text(text):
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
@@ -107,7 +107,7 @@ def json_text(value: Any) -> str:
     break the UTF-8 encoding of a response or stream.
     """
     text = _STRICT_UTF8.encode(value)
-    if text.isascii() or _encodable(text):
+    if is_text(text):
         return text
     return _STRICT_ASCII.encode(value)
 

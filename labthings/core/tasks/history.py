@@ -201,6 +201,7 @@ class History:
     def stored(self, ticket: int) -> None:
         """Return once the write `add` gave `ticket` for is committed (raise if it failed)."""
         self._writes.wait(ticket)
+        self._forget_blobs()
 
     def remove(self, task_id: str) -> None:
         """Forget an invocation that never ran (its start was refused)."""
@@ -209,6 +210,7 @@ class History:
             self._db.execute("DELETE FROM invocations WHERE id = ?", (task_id,))
 
         self._writes.write(delete)
+        self._forget_blobs()
 
     def finish(self, seq: int, version: int, record: dict[str, Any], extra_bytes: int = 0) -> None:
         """Commit an invocation's final record (durable when this returns), evicting
@@ -254,7 +256,7 @@ class History:
 
     def _evict_locked(self) -> list[str]:
         """Delete the finished rows that finished longest ago beyond count, age and bytes,
-        one statement (and commit) each; the ids of those that had a blob.
+        one statement each, in the batch's transaction; the ids of those that had a blob.
 
         While every bound holds, as after almost every finish, no query is made: the
         oldest finish time kept is a lower bound, only checked when it is too old.
@@ -298,7 +300,8 @@ class History:
         """Delete the blobs of the rows a committed batch evicted."""
         if not self._evicted_with_blobs:
             # Almost always: no lock to wait for. A batch adds to the list before its
-            # commit returns, so each of its writers, calling this after, sees it.
+            # commit returns, and every writer calls this after its write (`stored`,
+            # `remove`, `finish`, `evict`), so one of the batch's writers sees it.
             return
         with self._lock:
             task_ids, self._evicted_with_blobs = self._evicted_with_blobs, []

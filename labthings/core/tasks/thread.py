@@ -491,7 +491,8 @@ class TaskThread:
 
         `persist`, if given, is called with the new (version, record) before any reader
         can see the change, so no client learns of a change that a crash could lose. If it
-        raises, the error propagates and live listeners are not told of the change."""
+        raises, the error propagates and live listeners are not told of the change
+        (which stays made: a later read shows it)."""
         self._update(change, persist)
 
     def finish(self, outcome: Outcome) -> None:
