@@ -15,8 +15,8 @@ __all__ = ["named_server"]
 
 def named_server(name: str, *, search: float = 3.0, token: str | None = None) -> Found:
     """The server advertised as `name` (its instance name, `<title> on <host>`, or its
-    title alone when one server has it), listening `search` seconds; its `url` is its
-    root and its `things` what it serves.
+    title alone when one server has it), listening `search` seconds (by instance name,
+    only until it answers); its `url` is its root and its `things` what it serves.
 
     Raises ServerUnreachable if multicast DNS cannot be used here, and NotOffered, naming
     what was found, if no server (or more than one, by title) answers to `name`.
@@ -24,7 +24,7 @@ def named_server(name: str, *, search: float = 3.0, token: str | None = None) ->
     from labthings.discovery import DiscoveryError, discover  # zeroconf only when used
 
     try:
-        found = discover(search, token=token)
+        found = discover(search, token=token, name=name)
     except DiscoveryError as error:
         raise ServerUnreachable(f"cannot look for {name!r}: {error}") from error
     exact = [server for server in found if server.name == name]

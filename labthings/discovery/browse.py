@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -77,16 +76,21 @@ class _Heard:
 
 
 class _Listener(ServiceListener):
-    """Collects the (service type, name) pairs announced while browsing."""
+    """Collects the (service type, name) pairs announced while browsing; `heard_wanted`
+    is set once a record of the instance named `wanted` is among them."""
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: str | None = None) -> None:
         self._lock = threading.Lock()
+        self._wanted = wanted
         self.names: list[tuple[str, str]] = []
+        self.heard_wanted = threading.Event()
 
     def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         with self._lock:
             if (type_, name) not in self.names:
                 self.names.append((type_, name))
+        if self._wanted is not None and _instance(type_, name) == self._wanted:
+            self.heard_wanted.set()
 
     def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         self.add_service(zc, type_, name)
@@ -97,9 +101,15 @@ class _Listener(ServiceListener):
                 self.names.remove((type_, name))
 
 
-def discover(timeout: float = 3.0, *, token: str | None = None) -> list[Found]:
+def discover(
+    timeout: float = 3.0, *, token: str | None = None, name: str | None = None
+) -> list[Found]:
     """The labthings servers that answer on the local network within `timeout` seconds,
     sorted by name, each with the Things its index lists (read with `token` if given).
+
+    With `name`, listening stops as soon as the server of that instance name is heard
+    (instance names are unique on a network), so looking one up takes a moment, not
+    `timeout`; the servers heard until then are returned.
 
     Raises DiscoveryError if multicast DNS cannot be used here at all.
     """
@@ -108,9 +118,9 @@ def discover(timeout: float = 3.0, *, token: str | None = None) -> list[Found]:
     except OSError as error:
         raise DiscoveryError(f"multicast DNS cannot be used here: {error}") from error
     try:
-        listener = _Listener()
+        listener = _Listener(name)
         browser = ServiceBrowser(zeroconf, list(SERVICE_TYPES), listener)
-        time.sleep(max(0.0, timeout))
+        listener.heard_wanted.wait(max(0.0, timeout))
         browser.cancel()
         heard = _merge(zeroconf, list(listener.names))
     finally:
@@ -131,7 +141,7 @@ def _merge(zeroconf: Zeroconf, names: list[tuple[str, str]]) -> dict[tuple[str, 
         path = root_path(service, txt)
         if path is None:
             continue
-        instance = name[: -len(service) - 1] if name.endswith("." + service) else name
+        instance = _instance(service, name)
         key = (instance, info.port, path)
         server = servers.setdefault(key, _Heard(instance, info.port, path))
         server.services.append(service.split(".")[0])
@@ -139,6 +149,11 @@ def _merge(zeroconf: Zeroconf, names: list[tuple[str, str]]) -> dict[tuple[str, 
             if address not in server.addresses:
                 server.addresses.append(address)
     return servers
+
+
+def _instance(service: str, name: str) -> str:
+    """The instance part of a DNS-SD service name (`<instance>.<service type>`)."""
+    return name[: -len(service) - 1] if name.endswith("." + service) else name
 
 
 def _text(properties: Mapping[bytes, bytes | None]) -> dict[str, str]:

@@ -133,10 +133,13 @@ def test_a_server_needing_a_token_is_listed_and_its_things_with_the_token(
 
 def test_a_client_is_built_from_an_advertised_name(demo: ServedLab) -> None:
     name = ours([vars(found) for found in discover(3.0)], demo)["name"]
-    with ThingClient.from_name(name, "stage") as stage:
+    began = time.monotonic()
+    # By its instance name, the lookup ends when the server answers, not after `search`.
+    with ThingClient.from_name(name, "stage", search=60) as stage:
         assert stage.position == requests.get(f"{demo.url}stage/properties/position").json()
-    with LabClient.from_name(name) as lab:
+    with LabClient.from_name(name, search=60) as lab:
         assert lab.url == demo.url and "stage" in lab.things
+    assert time.monotonic() - began < 30
     with pytest.raises(NotOffered, match="serves no Thing 'nothing'"):
         ThingClient.from_name(name, "nothing")
     with pytest.raises(NotOffered, match="no server named 'no such lab'"):
