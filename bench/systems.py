@@ -94,7 +94,8 @@ SYSTEMS = (
         add_path="/bench/actions/add",
         sleep_path="/bench/actions/sleep",
         list_path="/actions?limit=100",
-        notes="`labthings serve` (granian, up to 1024 threads), history in SQLite in a fresh "
+        notes="`labthings serve` (granian, up to 1024 threads, request and task threads on one "
+        "CPU), history in SQLite in a fresh "
         "data folder; a POST waits up to 1 s for the result; keeps 1000 finished records",
     ),
     System(
@@ -145,7 +146,8 @@ SYSTEMS = (
         requirements=("Flask>=3", "granian>=2.8.1,<2.9"),
         packages=("flask", "werkzeug", "granian"),
         property_path="/bench/properties/value",
-        notes="one Flask 3 route on granian with labthings' settings",
+        notes="one Flask 3 route on granian with labthings' settings, its threads on one "
+        "CPU as labthings' are",
     ),
 )
 

@@ -3,15 +3,35 @@
 Run with a venv holding Flask 3 and granian: `python flask_floor_app.py PORT`.
 `GET /bench/properties/value` answers the float as JSON; `PUT` stores the JSON body and
 answers it. Nothing else: no validation framework, no records, no docs.
+
+Like `labthings serve` (labthings/core/cpus.py), each thread moves to one CPU of the
+process before its first request, so that the floor gains what labthings gains from it.
 """
 
+import os
 import sys
+import threading
 from pathlib import Path
 
 from flask import Flask, jsonify, request
 
 app = Flask("floor")
 state = {"value": 0.0}
+_pinned = threading.local()
+_cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+_cpu = _cpus[os.getpid() % len(_cpus)] if len(_cpus) > 1 else None
+_flask_wsgi_app = app.wsgi_app
+
+
+def _on_one_cpu(environ, start_response):  # type: ignore[no-untyped-def]
+    """The app, with the calling thread moved to `_cpu` first (once per thread)."""
+    if _cpu is not None and not getattr(_pinned, "done", False):
+        _pinned.done = True
+        os.sched_setaffinity(0, {_cpu})
+    return _flask_wsgi_app(environ, start_response)
+
+
+app.wsgi_app = _on_one_cpu  # type: ignore[method-assign]
 
 
 @app.route("/bench/properties/value", methods=["GET", "PUT"])

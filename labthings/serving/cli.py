@@ -135,6 +135,7 @@ def _serve_command(arguments: argparse.Namespace) -> int:
             access_log=debug,
             ready=started,
             mdns=arguments.mdns,
+            one_cpu=not arguments.all_cpus,
         )
     except ListenError as error:
         return _fail(_cannot_listen(error), 1)
@@ -320,6 +321,14 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_THREADS,
         help="the most threads running requests at once; each in-flight request or open "
         "event stream holds one, started on demand (default: %(default)s)",
+    )
+    serve_command.add_argument(
+        "--all-cpus",
+        action="store_true",
+        help="let the threads running requests and tasks use every CPU; by default they "
+        "share one (Linux), which is faster because only one runs Python at a time. Use "
+        "it if actions compute in parallel threads (numpy, say); child processes always "
+        "get every CPU",
     )
     serve_command.add_argument(
         "--config", help="a JSON object of keyword arguments for a factory target"

@@ -26,6 +26,8 @@ from granian import _granian
 from granian._futures import _new_cbscheduler
 from granian.http import HTTP1Settings
 
+from labthings.core.cpus import ThreadPinning
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
@@ -79,7 +81,8 @@ class Engine:
     `idle_timeout` s unused. `connections` caps the connections held at once (idle,
     slow or busy); past it, new ones wait in the listen backlog. `max_header_bytes`
     bounds a request's line and headers (past it: 431) and `header_timeout` the
-    seconds a client may take to send them.
+    seconds a client may take to send them. With `one_cpu`, the Python threads share
+    one CPU (`labthings.core.cpus`): each moves there before its first request.
     """
 
     def __init__(
@@ -93,8 +96,12 @@ class Engine:
         header_timeout: float,
         idle_timeout: int = 30,
         backlog: int = 1024,
+        one_cpu: bool = True,
     ) -> None:
         self._app = app
+        self.pinning = ThreadPinning() if one_cpu else None
+        """How the Python threads are kept on one CPU (None: they are not)."""
+        self._pin = self.pinning.pin if self.pinning is not None else _unpinned
         self._socket = sock
         self.address: tuple[str, int] = sock.getsockname()[:2]
         """The host and port listened on (the real port when 0 was asked for)."""
@@ -150,6 +157,7 @@ class Engine:
 
     def _call(self, protocol: Any, scope: dict[str, Any]) -> int:
         """granian's callback, in one of its Python threads: run the app for one request."""
+        self._pin()
         status: list[int] = [500]
         headers: list[tuple[str, str]] = []
 
@@ -166,6 +174,10 @@ class Engine:
         else:
             protocol.response_iter(status[0], headers, _Chunks(body))
         return status[0]
+
+
+def _unpinned() -> None:
+    pass
 
 
 def _no_write(data: bytes) -> object:

@@ -84,6 +84,7 @@ def serve(
     access_log: bool = False,
     ready: threading.Event | None = None,
     mdns: bool = False,
+    one_cpu: bool = True,
 ) -> None:
     """Serve until SIGINT/SIGTERM: listen, open the Things, serve, then close them.
 
@@ -93,7 +94,8 @@ def serve(
     listening and the Things are open (useful when serving from a thread; stopping then
     still takes a signal, which only the main thread receives). `mdns` advertises the
     server over DNS-SD while it serves (`labthings.discovery.advertise`); if that fails,
-    it says why and serves anyway.
+    it says why and serves anyway. `one_cpu` keeps the threads that run Python for
+    requests and tasks on one CPU (`labthings.core.cpus`); False spreads them over all.
     """
     app: WSGIApplication = BodyLimit(
         labthing.create_app(), labthing.settings.max_body_bytes, receiving_cap(threads)
@@ -119,6 +121,7 @@ def serve(
             max_header_bytes=MAX_HEADER_BYTES,
             header_timeout=HEADER_TIMEOUT,
             backlog=LISTEN_BACKLOG,
+            one_cpu=one_cpu,
         )
         shutdown = _Shutdown(labthing, engine)
         previous = _install_handlers(shutdown.on_signal)
@@ -126,6 +129,7 @@ def serve(
             with labthing:
                 engine.start()
                 sock.close()  # granian holds its own handle; once it stops, the port is free
+                _log_cpus(engine)
                 _logger.info(
                     "serving %r on http://%s:%s/ (docs at /docs/); Ctrl-C stops",
                     labthing.title,
@@ -144,6 +148,14 @@ def serve(
             _restore_handlers(previous)
             engine.stop()  # a start that failed half-way leaves nothing serving
     _logger.info("stopped")
+
+
+def _log_cpus(engine: Engine) -> None:
+    if engine.pinning is not None and engine.pinning.cpu is not None:
+        _logger.info(
+            "request and task threads share CPU %d (--all-cpus spreads them)",
+            engine.pinning.cpu,
+        )
 
 
 def _advertise(labthing: LabThing, host: str, port: int) -> Advertiser | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -77,6 +78,11 @@ class Analysis(Thing):
             timeout=timeout,
             grace=grace,
         )
+
+    @action(lock=False)
+    def cpus(self) -> list[int]:
+        """The CPUs this task's thread may run on (Linux)."""
+        return sorted(os.sched_getaffinity(0))
 
     @action(lock=False)
     def missing(self) -> Result:

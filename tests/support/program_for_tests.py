@@ -10,6 +10,7 @@ Modes (each prints a little and exits 0 unless said otherwise):
   sleep S             sleep S seconds
   spawn PIDFILE       start a child that sleeps, write "PID CHILD_PID" to PIDFILE, sleep
   stubborn PIDFILE    as spawn, but both ignore SIGTERM (only SIGKILL stops them)
+  cpus                the CPUs it may run on, as "0,1" (Linux)
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def main(mode: str, *args: str) -> int:
                 print(f"{i:06d} " + "x" * 100, file=stream)
     elif mode == "sleep":
         time.sleep(float(args[0]))
+    elif mode == "cpus":
+        print(",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0))))
     elif mode in ("spawn", "stubborn"):
         _spawn(args[0], ignore_term=mode == "stubborn")
     else:

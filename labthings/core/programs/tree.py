@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from labthings.core.cpus import every_cpu
+
 __all__ = ["ProcessGroup", "ProcessTree", "start_time"]
 
 _POLL_S = 0.02
@@ -97,18 +99,19 @@ class ProcessTree(_Stoppable):
             flags, new_session = subprocess.CREATE_NEW_PROCESS_GROUP, False
         else:
             flags, new_session = 0, True
-        process = subprocess.Popen(
-            list(args),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            encoding=encoding,
-            errors="replace",
-            creationflags=flags,
-            start_new_session=new_session,
-        )
+        with every_cpu():  # a task thread may be pinned (cpus.py); the program is not
+            process = subprocess.Popen(
+                list(args),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                encoding=encoding,
+                errors="replace",
+                creationflags=flags,
+                start_new_session=new_session,
+            )
         tree = cls(process)
         with _live_lock:
             _live.add(tree)

@@ -1,0 +1,75 @@
+"""Which CPUs labthings' Python threads run on: by default, the server's share one.
+
+Only one Python thread runs at a time (the GIL), so threads that take turns (a request
+thread and the task thread it waits for, or request threads under load) gain nothing
+from several CPUs and pay for them: a thread woken on another CPU must be sent an
+interrupt, and then often finds the GIL still held and sleeps again. On this project's
+2-CPU virtual machine a wake-up round trip between two threads took 17 µs on one CPU
+and 60-90 µs across two (`/proc` CPU time), and served POSTs of an instant action
+(`bench/compare.py`, W3) went 1.5x as fast with the threads on one CPU.
+
+`ThreadPinning` is how the server does it: each request thread moves itself to the
+chosen CPU before its first request, and the threads it starts (task workers) inherit
+that CPU. The main thread and granian's I/O threads keep every CPU. A child process
+would inherit its starting thread's CPU too, so programs are started inside
+`every_cpu()`. Linux only; elsewhere, or when the process has one CPU, nothing changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["ThreadPinning", "every_cpu", "process_cpus"]
+
+
+def process_cpus() -> frozenset[int]:
+    """The CPUs this process may run on: those of its main thread, which labthings never
+    pins (empty where the platform cannot tell)."""
+    if sys.platform != "linux":
+        return frozenset()
+    return frozenset(os.sched_getaffinity(os.getpid()))
+
+
+class ThreadPinning:
+    """Moves each thread that calls `pin()` to one CPU of the process.
+
+    The CPU is picked among the process's by process id, so that several servers on one
+    machine spread over its CPUs.
+    """
+
+    def __init__(self) -> None:
+        cpus = sorted(process_cpus())
+        self.cpu = cpus[os.getpid() % len(cpus)] if len(cpus) > 1 else None
+        """The CPU pinned threads share, or None if `pin` does nothing."""
+        self._pinned = threading.local()
+
+    def pin(self) -> None:
+        """Move the calling thread to the chosen CPU (once per thread; later calls cost a
+        look-up)."""
+        if sys.platform != "linux" or self.cpu is None or getattr(self._pinned, "done", False):
+            return
+        self._pinned.done = True
+        os.sched_setaffinity(0, {self.cpu})
+
+
+@contextmanager
+def every_cpu() -> Iterator[None]:
+    """Within the block the calling thread runs on all the process's CPUs, so that a
+    process it starts there may use them all; its own CPUs come back afterwards."""
+    if sys.platform != "linux":
+        yield
+        return
+    own = os.sched_getaffinity(0)
+    wide = process_cpus()
+    if own == wide:
+        yield
+        return
+    os.sched_setaffinity(0, wide)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, own)
