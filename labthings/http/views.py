@@ -51,8 +51,12 @@ def _record_response(
 ) -> Response:
     """The record of `task` as it stands, with its ETag (and Retry-After if unfinished);
     `links` are added to its own."""
-    version, record = task.versioned_snapshot()
     headers = dict(headers or {})
+    stored = task.final_listing
+    if stored is not None and not links:  # the stored text, spliced: no copy, no encoding
+        headers["ETag"] = record_etag(task, task.version)
+        return Response(linked_text(stored, root), status, headers, mimetype="application/json")
+    version, record = task.versioned_snapshot()
     if task.status not in FINISHED:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     headers["ETag"] = record_etag(task, version)

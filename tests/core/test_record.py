@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from core_helpers import finish, start_task
 
 from labthings import TaskThread, update_task_progress
-from labthings.core.tasks.record import RECORD_FIELDS, record_schema, with_links
+from labthings.core.tasks.record import RECORD_FIELDS, linked_text, record_schema, with_links
 
 
 def test_snapshots_updates_and_the_schema_name_the_same_fields() -> None:
@@ -40,3 +41,13 @@ def test_links_are_absolute_and_the_record_is_not_changed() -> None:
         "invocations": f"http://lab:7485/thing/actions/{record['action']}",
         "monitor": f"{linked['href']}/events",
     }
+
+
+def test_a_finished_task_keeps_its_stored_text_which_splices_to_its_linked_record() -> None:
+    task = start_task(lambda: {"peak": 512.5})
+    record = finish(task)
+    stored = task.final_listing
+    assert stored is not None
+    assert json.loads(stored.text) == record == task.snapshot()
+    root = "http://lab:7485/"
+    assert json.loads(linked_text(stored, root)) == with_links(record, root)

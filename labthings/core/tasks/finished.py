@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from labthings.core.tasks.history import StoredRecord
-from labthings.core.tasks.record import TaskStatus
+from labthings.core.tasks.record import ListedRecord, TaskStatus
 from labthings.core.tasks.thread import TaskThread
 
 __all__ = ["FinishedInvocation", "Invocation"]
@@ -19,7 +19,17 @@ __all__ = ["FinishedInvocation", "Invocation"]
 class FinishedInvocation:
     """The stored, final record of an invocation."""
 
-    __slots__ = ("action", "id", "seq", "status", "thing", "time_completed", "version", "_record")
+    __slots__ = (
+        "action",
+        "final_listing",
+        "id",
+        "seq",
+        "status",
+        "thing",
+        "time_completed",
+        "version",
+        "_record",
+    )
 
     finished = True
 
@@ -34,6 +44,8 @@ class FinishedInvocation:
         completed = record.get("timeCompleted")
         self.time_completed = None if completed is None else datetime.fromisoformat(completed)
         self._record = record
+        self.final_listing = ListedRecord.of(record, stored.text)
+        """The record as stored, as JSON text."""
 
     def snapshot(self) -> dict[str, Any]:
         """The record as a new dict (nested values are shared and must not be changed)."""

@@ -78,11 +78,12 @@ class CompletedInput:
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A record as the history holds it: position, version and the record itself."""
+    """A record as the history holds it: position, version, the record and its JSON text."""
 
     seq: int
     version: int
     record: dict[str, Any]
+    text: str
 
 
 class History:
@@ -212,14 +213,15 @@ class History:
         self._writes.write(delete)
         self._forget_blobs()
 
-    def finish(self, seq: int, version: int, record: dict[str, Any], extra_bytes: int = 0) -> None:
-        """Commit an invocation's final record (durable when this returns), evicting
-        beyond the bounds in the same transaction.
+    def finish(
+        self, seq: int, version: int, record: dict[str, Any], text: str, extra_bytes: int = 0
+    ) -> None:
+        """Commit an invocation's final record, whose JSON text is `text` (durable when
+        this returns), evicting beyond the bounds in the same transaction.
 
         `extra_bytes` counts what the record keeps outside the database (its blobs).
         """
         finished_at = self._clock()
-        text = json_text(record)
         self._writes.write(
             lambda: self._store_final(seq, version, record, finished_at, extra_bytes, text)
         )
@@ -316,7 +318,7 @@ class History:
             row = self._db.execute(
                 "SELECT seq, version, record FROM invocations WHERE id = ?", (task_id,)
             ).fetchone()
-        return None if row is None else StoredRecord(row[0], row[1], json.loads(row[2]))
+        return None if row is None else StoredRecord(row[0], row[1], json.loads(row[2]), row[2])
 
     def completed_since(self, thing: str, action: str, since: float) -> list[CompletedInput]:
         """The completed invocations of `thing`'s `action` finished at or after `since`,

@@ -277,8 +277,9 @@ class TaskRunner:
             count += 1
         return count
 
-    def _persist(self, task: TaskThread, record: dict[str, Any]) -> dict[str, Any]:
-        """Commit a task's final record; a large or binary output goes to a blob first."""
+    def _persist(self, task: TaskThread, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """Commit a task's final record; a large or binary output goes to a blob first.
+        Returns the record as stored and its JSON text."""
         output = record["output"]
         extra = 0
         if isinstance(output, Blob):
@@ -290,13 +291,14 @@ class TaskRunner:
                 blob = Blob(text.encode("utf-8"), "application/json")
                 extra = self._blobs.put(task.id, blob)
                 record = {**record, "output": None, "outputMediaType": blob.media_type}
-        self._history.finish(task.seq, task.version + 1, record, extra)
+        text = json_text(record)
+        self._history.finish(task.seq, task.version + 1, record, text, extra)
         for listener in self._finish_listeners:
             try:
                 listener(record)
             except Exception:
                 _logger.exception("a finish listener failed on invocation %s", task.id)
-        return record
+        return record, text
 
     def output_file(self, task_id: str) -> tuple[Path, str] | None:
         """(file, media type) of an invocation's blob output, or None if it has none."""

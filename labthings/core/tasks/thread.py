@@ -26,10 +26,11 @@ from labthings.core.errors import (
     TaskCancelled,
     ValidationError,
 )
-from labthings.core.jsonvalues import clean_text, now_utc, to_json_value
+from labthings.core.jsonvalues import clean_text, json_text, now_utc, to_json_value
 from labthings.core.tasks.progress import checked_percent, checked_remaining, report
 from labthings.core.tasks.record import (
     FINISHED,
+    ListedRecord,
     TaskState,
     TaskStatus,
     live_update,
@@ -63,9 +64,9 @@ TaskListener = Callable[["TaskThread", str, dict[str, Any]], None]
 """Told of each change, in order: (task, kind, data). `kind` is "update" (data: the
 light view), "log" (a new log entry) or "record" (the final record, exactly once)."""
 
-Persist = Callable[["TaskThread", dict[str, Any]], dict[str, Any]]
+Persist = Callable[["TaskThread", dict[str, Any]], tuple[dict[str, Any], str]]
 """Stores a task's final record before anyone is told of it; returns the record as
-stored (a large output may be replaced by a link to a blob)."""
+stored (a large output may be replaced by a link to a blob) and its JSON text."""
 
 Outcome = tuple[TaskStatus, Any, "dict[str, Any] | None", "str | None"]
 """How a run ended: (status, output, error problem, message)."""
@@ -114,7 +115,7 @@ class TaskThread:
         log_limit: int = 1000,
         listener: TaskListener | None = None,
         requested_by: str | None = None,
-        persist: Persist = lambda task, record: record,
+        persist: Persist = lambda task, record: (record, json_text(record)),
         work_folders: WorkFolders | None = None,
         handoff: Handoff | None = None,
         stays_pending: bool = False,
@@ -152,6 +153,7 @@ class TaskThread:
         self._handoff = handoff
         self._stays_pending = stays_pending
         self._done = threading.Event()
+        self._final: ListedRecord | None = None
         self._launched = False
         self._before_running: Callable[[], None] = _nothing
         self._body_ended = threading.Event()  # its thread is done with it
@@ -200,6 +202,12 @@ class TaskThread:
     def output(self) -> Any:
         """The JSON value the action returned (None until it completes)."""
         return self._state.output
+
+    @property
+    def final_listing(self) -> ListedRecord | None:
+        """Its final record as stored, as JSON text, once it has ended (None before, or
+        if it could not be stored). Its `version` is final by then."""
+        return self._final
 
     @property
     def version(self) -> int:
@@ -530,8 +538,9 @@ class TaskThread:
                     return
                 final = self._final_state(outcome)
                 record = snapshot(final)
+            text: str | None = None
             try:
-                record = self._persist(self, record)
+                record, text = self._persist(self, record)
             except Exception:  # the end must still be seen, or waiters would hang
                 _logger.exception("the final record of %s could not be stored", self.id)
             with self._lock:
@@ -539,6 +548,8 @@ class TaskThread:
                 final.output_media_type = record["outputMediaType"]
                 self._state = final
                 self._count_change_locked()
+                if text is not None:  # after the version changed: the two go together
+                    self._final = ListedRecord.of(record, text)
             try:
                 self._tell("record", record)
             finally:
