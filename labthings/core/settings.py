@@ -31,7 +31,8 @@ class Settings:
     property_lock_timeout: float = 1.0
     """How long a property write waits for the instrument lock before a 409."""
     history_max_count: int = 1000
-    """Finished invocations kept; older ones are evicted (running ones never are)."""
+    """Finished invocations kept; older ones are evicted (running ones never are). Past
+    it, the oldest go together, down to a fiftieth below it."""
     history_max_age: float = 24 * 3600.0
     """Finished invocations older than this are evicted."""
     history_max_bytes: int = 1024**3

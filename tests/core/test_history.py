@@ -121,6 +121,23 @@ def test_eviction_by_count_age_and_bytes(tmp_path: Path, entry: ThingEntry) -> N
         runner.close()
 
 
+def test_a_full_history_is_cut_below_its_count_by_a_fiftieth_oldest_first(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    runner = runner_in(tmp_path, history_max_count=100)
+    try:
+        ids = [finish(invoke(runner, entry, "quick", {"n": n}))["id"] for n in range(100)]
+        assert len(runner.page(limit=1000).records) == 100  # at the bound: nothing goes
+        ids.append(finish(invoke(runner, entry, "quick", {"n": 100}))["id"])
+        kept = [record["id"] for record in runner.page(limit=1000).records]
+        assert kept == list(reversed(ids[3:]))  # 101 finished, cut to 98: the oldest 3 went
+        for n in range(101, 103):  # room again: kept until the count passes the bound
+            ids.append(finish(invoke(runner, entry, "quick", {"n": n}))["id"])
+        assert len(runner.page(limit=1000).records) == 100
+    finally:
+        runner.close()
+
+
 def test_a_large_output_is_a_blob_served_by_link_and_goes_with_its_record(
     tmp_path: Path, entry: ThingEntry
 ) -> None:

@@ -42,6 +42,10 @@ INTERRUPTED = {
     "pending or running; it did not complete",
 }
 
+COUNT_SLACK = 50
+"""A history past its count bound is cut to 1/COUNT_SLACK below it (1000 finished kept
+at most: cut to 980); a bound under COUNT_SLACK is kept exactly."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
     seq INTEGER PRIMARY KEY,
@@ -258,15 +262,20 @@ class History:
 
     def _evict_locked(self) -> list[str]:
         """Delete the finished rows that finished longest ago beyond count, age and bytes,
-        one statement each, in the batch's transaction; the ids of those that had a blob.
+        in the batch's transaction; the ids of those that had a blob.
 
-        While every bound holds, as after almost every finish, no query is made: the
-        oldest finish time kept is a lower bound, only checked when it is too old.
+        Past the count, the oldest go together, down to `max_count // COUNT_SLACK` below
+        it, so that a full history under load deletes in one statement every so often,
+        not a row at every finish: the pages those rows share are written once, not at
+        every commit. While every bound
+        holds, as after almost every finish, no query is made: the oldest finish time
+        kept is a lower bound, only checked when it is too old.
         """
         oldest_allowed = self._clock() - self._max_age
         with_blobs: list[str] = []
         while self._finished_count:
-            if self._finished_count <= self._max_count and self._finished_bytes <= self._max_bytes:
+            excess = self._finished_count - self._max_count
+            if excess <= 0 and self._finished_bytes <= self._max_bytes:
                 if self._oldest_known and (self._oldest is None or self._oldest >= oldest_allowed):
                     return with_blobs
                 row = self._db.execute(
@@ -276,16 +285,23 @@ class History:
                 self._oldest, self._oldest_known = (None if row is None else row[0]), True
                 if row is None or row[0] >= oldest_allowed:
                     return with_blobs
-            ((task_id, finished_at, size, media_type),) = self._db.execute(
-                "DELETE FROM invocations WHERE seq = (SELECT seq FROM invocations"
-                " WHERE finished_at IS NOT NULL ORDER BY finished_at LIMIT 1)"
-                " RETURNING id, finished_at, size, media_type"
+            count = excess + self._max_count // COUNT_SLACK if excess > 0 else 1
+            deleted = self._db.execute(
+                "DELETE FROM invocations WHERE seq IN (SELECT seq FROM invocations"
+                " WHERE finished_at IS NOT NULL ORDER BY finished_at LIMIT ?)"
+                " RETURNING id, finished_at, size, media_type",
+                (count,),
             ).fetchall()
-            self._finished_count -= 1
-            self._finished_bytes -= size
-            self._oldest, self._oldest_known = finished_at, True  # the rest finished later
-            if media_type is not None:
-                with_blobs.append(task_id)
+            if not deleted:  # the counts were wrong: read them again
+                self._count_finished()
+                continue
+            for task_id, _, size, media_type in deleted:
+                self._finished_count -= 1
+                self._finished_bytes -= size
+                if media_type is not None:
+                    with_blobs.append(task_id)
+            self._oldest = max(finished_at for _, finished_at, _, _ in deleted)
+            self._oldest_known = True  # the rest finished later than any deleted
         self._oldest, self._oldest_known = None, True
         return with_blobs
 
