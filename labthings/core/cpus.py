@@ -17,6 +17,7 @@ would inherit its starting thread's CPU too, so programs are started inside
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -24,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = ["ThreadPinning", "every_cpu", "process_cpus"]
+
+_logger = logging.getLogger(__name__)
 
 
 def process_cpus() -> frozenset[int]:
@@ -49,27 +52,38 @@ class ThreadPinning:
 
     def pin(self) -> None:
         """Move the calling thread to the chosen CPU (once per thread; later calls cost a
-        look-up)."""
+        look-up). Never raises: if the CPU cannot be had (a container's CPU set changed,
+        say), pinning stops and the threads run wherever they may."""
         if sys.platform != "linux" or self.cpu is None or getattr(self._pinned, "done", False):
             return
         self._pinned.done = True
-        os.sched_setaffinity(0, {self.cpu})
+        try:
+            os.sched_setaffinity(0, {self.cpu})
+        except OSError as error:
+            _logger.warning("threads are no longer kept on CPU %s: %s", self.cpu, error)
+            self.cpu = None
 
 
 @contextmanager
 def every_cpu() -> Iterator[None]:
     """Within the block the calling thread runs on all the process's CPUs, so that a
-    process it starts there may use them all; its own CPUs come back afterwards."""
+    process it starts there may use them all; its own CPUs come back afterwards. If the
+    CPUs cannot be changed, the block runs as it is."""
     if sys.platform != "linux":
         yield
         return
-    own = os.sched_getaffinity(0)
+    own = frozenset(os.sched_getaffinity(0))
     wide = process_cpus()
-    if own == wide:
-        yield
-        return
-    os.sched_setaffinity(0, wide)
+    try:
+        if own != wide:
+            os.sched_setaffinity(0, wide)
+    except OSError:
+        own = wide  # nothing was changed, so nothing to give back
     try:
         yield
     finally:
-        os.sched_setaffinity(0, own)
+        if own != wide:
+            try:
+                os.sched_setaffinity(0, own)
+            except OSError:  # the CPU set changed meanwhile: the thread keeps every CPU
+                pass

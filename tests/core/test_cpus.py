@@ -71,3 +71,37 @@ def test_every_cpu_changes_nothing_for_a_thread_that_is_not_pinned() -> None:
     with every_cpu():
         assert own_cpus() == process_cpus()
     assert own_cpus() == process_cpus()
+
+
+def refuse(pid: int, cpus: object) -> None:
+    raise OSError(22, "Invalid argument")
+
+
+def test_a_cpu_that_cannot_be_had_stops_pinning_without_failing_the_request(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pinning = ThreadPinning()
+    chosen = pinning.cpu
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+
+    def pinned() -> frozenset[int]:
+        pinning.pin()  # must not raise: it runs before every request
+        return own_cpus()
+
+    assert in_a_thread(pinned) == process_cpus()
+    assert pinning.cpu is None  # no further attempts
+    assert f"no longer kept on CPU {chosen}" in caplog.text
+
+
+def test_a_program_still_starts_when_the_cpus_cannot_be_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pinning = ThreadPinning()
+
+    def start_a_program() -> int:
+        pinning.pin()
+        monkeypatch.setattr(os, "sched_setaffinity", refuse)
+        with every_cpu():
+            return subprocess.run([sys.executable, "-c", "pass"], timeout=30).returncode
+
+    assert in_a_thread(start_a_program) == 0
