@@ -267,9 +267,9 @@ class History:
         Past the count, the oldest go together, down to `max_count // COUNT_SLACK` below
         it, so that a full history under load deletes in one statement every so often,
         not a row at every finish: the pages those rows share are written once, not at
-        every commit. While every bound
-        holds, as after almost every finish, no query is made: the oldest finish time
-        kept is a lower bound, only checked when it is too old.
+        every commit. While every bound holds, as after almost every finish, no query is
+        made: the oldest finish time kept is a lower bound, only checked when it is too
+        old.
         """
         oldest_allowed = self._clock() - self._max_age
         with_blobs: list[str] = []
