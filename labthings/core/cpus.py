@@ -41,12 +41,12 @@ class ThreadPinning:
     """Moves each thread that calls `pin()` to one CPU of the process.
 
     The CPU is picked among the process's by process id, so that several servers on one
-    machine spread over its CPUs.
+    machine spread over its CPUs. `enabled=False` pins nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         cpus = sorted(process_cpus())
-        self.cpu = cpus[os.getpid() % len(cpus)] if len(cpus) > 1 else None
+        self.cpu = cpus[os.getpid() % len(cpus)] if enabled and len(cpus) > 1 else None
         """The CPU pinned threads share, or None if `pin` does nothing."""
         self._pinned = threading.local()
 

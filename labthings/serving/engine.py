@@ -99,9 +99,8 @@ class Engine:
         one_cpu: bool = True,
     ) -> None:
         self._app = app
-        self.pinning = ThreadPinning() if one_cpu else None
-        """How the Python threads are kept on one CPU (None: they are not)."""
-        self._pin = self.pinning.pin if self.pinning is not None else _unpinned
+        self.pinning = ThreadPinning(one_cpu)
+        """How the Python threads are kept on one CPU (its `cpu` is None: they are not)."""
         self._socket = sock
         self.address: tuple[str, int] = sock.getsockname()[:2]
         """The host and port listened on (the real port when 0 was asked for)."""
@@ -157,7 +156,7 @@ class Engine:
 
     def _call(self, protocol: Any, scope: dict[str, Any]) -> int:
         """granian's callback, in one of its Python threads: run the app for one request."""
-        self._pin()
+        self.pinning.pin()
         status: list[int] = [500]
         headers: list[tuple[str, str]] = []
 
@@ -174,10 +173,6 @@ class Engine:
         else:
             protocol.response_iter(status[0], headers, _Chunks(body))
         return status[0]
-
-
-def _unpinned() -> None:
-    pass
 
 
 def _no_write(data: bytes) -> object:

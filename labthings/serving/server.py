@@ -151,7 +151,7 @@ def serve(
 
 
 def _log_cpus(engine: Engine) -> None:
-    if engine.pinning is not None and engine.pinning.cpu is not None:
+    if engine.pinning.cpu is not None:
         _logger.info(
             "request and task threads share CPU %d (--all-cpus spreads them)",
             engine.pinning.cpu,
