@@ -5,6 +5,7 @@ outputs are kept as blobs, and memory holds only unfinished tasks."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,45 @@ def test_unfinished_invocations_come_back_interrupted(tmp_path: Path, entry: Thi
             "completed",
             "error",
         ]
+    finally:
+        reopened.close()
+        running.cancel()
+        runner.shutdown(WAIT)
+        runner.close()
+
+
+def test_a_history_with_the_earlier_indexes_opens_with_the_new_ones(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    runner = runner_in(tmp_path)
+    running = invoke(runner, entry, "slow", {})
+    done = finish(invoke(runner, entry, "quick", {"n": 1}))
+    # As the previous version made it: other indexes, one of them for unfinished rows.
+    earlier = sqlite3.connect(tmp_path / STATE_FILE, isolation_level=None)
+    earlier.executescript(
+        """
+        DROP INDEX invocations_listing;
+        CREATE INDEX invocations_by_thing ON invocations (thing, seq);
+        CREATE INDEX invocations_by_action ON invocations (action, seq);
+        CREATE INDEX invocations_unfinished ON invocations (seq) WHERE status = 'unfinished';
+        """
+    )
+    earlier.close()
+    reopened = runner_in(tmp_path)
+    try:
+        assert reopened.interrupted == 1
+        assert reopened.get(running.id).snapshot()["status"] == "error"
+        assert [r["id"] for r in reopened.page(limit=10, thing="lab", action="quick").records] == [
+            done["id"]
+        ]
+        assert [r["id"] for r in reopened.page(limit=10, action="slow").records] == [running.id]
+        indexes = {
+            name
+            for (name,) in reopened._history._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
+        assert indexes == {"invocations_listing", "invocations_finished"}
     finally:
         reopened.close()
         running.cancel()
