@@ -29,6 +29,12 @@ the WAL stays bounded if the checkpointer cannot keep up."""
 _WAL_KEPT_BYTES = 64 * 1024 * 1024
 """A WAL file larger than this is truncated back to it once checkpointed."""
 
+_PAGE_BYTES = 2048
+"""The page size of a new database file. A commit appends every page it changed to the
+WAL, so the two commits of a POST append 15 kB at 2 kB pages against 26 kB at SQLite's
+default 4 kB, and cost less CPU: 103 against 117 µs a POST in all, where the same work in
+memory takes 53 (12 interleaved runs). A file keeps the page size it was made with."""
+
 
 def open_database(path: Path | None, schema: str) -> sqlite3.Connection:
     """A connection to the SQLite file at `path` (created if needed), or to a new
@@ -44,6 +50,7 @@ def _connect(name: str) -> sqlite3.Connection:
         check_same_thread=False,
         isolation_level=None,  # autocommit; transactions are explicit
     )
+    db.execute(f"PRAGMA page_size={_PAGE_BYTES}")  # before WAL mode fixes it
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(f"PRAGMA journal_size_limit={_WAL_KEPT_BYTES}")

@@ -130,6 +130,31 @@ def test_a_history_with_the_earlier_indexes_opens_with_the_new_ones(
         runner.close()
 
 
+def test_a_new_history_has_small_pages_and_an_earlier_file_keeps_its_own(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    earlier_folder, new_folder = tmp_path / "earlier", tmp_path / "new"
+    earlier_folder.mkdir()
+    new_folder.mkdir()
+    # A file made with SQLite's default page size, as earlier versions made them.
+    sqlite3.connect(earlier_folder / STATE_FILE).execute("PRAGMA journal_mode=WAL").close()
+    for folder in (earlier_folder, new_folder):
+        runner = runner_in(folder)
+        done = finish(invoke(runner, entry, "quick", {"n": 2}))
+        runner.shutdown(WAIT)
+        runner.close()
+        reopened = runner_in(folder)
+        try:
+            assert reopened.get(done["id"]).snapshot() == done
+        finally:
+            reopened.close()
+    page_sizes = {
+        folder.name: sqlite3.connect(folder / STATE_FILE).execute("PRAGMA page_size").fetchone()[0]
+        for folder in (earlier_folder, new_folder)
+    }
+    assert page_sizes == {"earlier": 4096, "new": 2048}
+
+
 def test_memory_holds_only_unfinished_tasks(tmp_path: Path, entry: ThingEntry) -> None:
     runner = runner_in(tmp_path)
     try:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from labthings.core.database import open_database
 from labthings.core.jsonvalues import json_text
 
 __all__ = ["Plan", "RemoteStore", "StoredJob"]
@@ -71,14 +72,8 @@ class RemoteStore:
     def __init__(self, path: Path | None) -> None:
         """Open (creating if needed) the store in the database at `path`, or in memory."""
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            check_same_thread=False,
-            isolation_level=None,  # autocommit: each write is durable when it returns
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # Autocommit: each write is durable when it returns.
+        self._db: sqlite3.Connection | None = open_database(path, _SCHEMA)
 
     def ids(self) -> set[str]:
         """The ids of the stored jobs."""
