@@ -26,9 +26,10 @@ from labthings.core.things.persistence import STATE_FILE, PropertyStore
 from labthings.core.things.registry import ThingRegistry
 from labthings.core.things.thing import Thing
 from labthings.http import auth
+from labthings.http.fast_properties import PropertyFastPath
 from labthings.http.problems import ErrorStatuses, register_error_handlers
 from labthings.http.routes import FEATURE_DOCS, register_routes
-from labthings.http.security import Access, register_security
+from labthings.http.security import Access, RequestChecks, register_security
 from labthings.http.services import Services
 from labthings.http.sync_flask import SyncFlask
 
@@ -189,6 +190,10 @@ class LabThing:
 
     def init_app(self, app: Flask) -> None:
         """Add labthings' routes to `app`; no Thing can be added afterwards."""
+        self._install(app)
+
+    def _install(self, app: Flask) -> tuple[Services, RequestChecks]:
+        """`init_app`, giving what the app's requests are served and checked with."""
         if "labthings" in app.extensions:
             raise ConfigurationError("this Flask app already has a LabThing")
         self.registry.freeze()
@@ -201,7 +206,7 @@ class LabThing:
                 "set logging.getLogger().setLevel(logging.INFO) to keep them"
             )
         register_error_handlers(app, self.error_statuses)
-        register_security(app, self.access)
+        checks = register_security(app, self.access)
         secured = self.access.secured
         services = Services(
             registry=self.registry,
@@ -221,6 +226,7 @@ class LabThing:
             ),
         )
         register_routes(app, services)
+        return services, checks
 
     def _idempotency_keys(self, path: Path | None) -> IdempotencyKeys:
         return IdempotencyKeys(path, lifetime=self.settings.idempotency_keys_for)
@@ -249,7 +255,12 @@ class LabThing:
     def create_app(self) -> Flask:
         """A new Flask app serving this LabThing."""
         app = SyncFlask("labthings", static_folder=None)
-        self.init_app(app)
+        services, checks = self._install(app)
+        # Only in an app of its own: one given to `init_app` may have hooks of its own
+        # that plain property requests must pass too.
+        app.wsgi_app = PropertyFastPath(  # type: ignore[method-assign]
+            app, services, checks, self.error_statuses
+        )
         return app
 
     def index(self, root: str) -> dict[str, Any]:

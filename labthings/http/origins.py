@@ -17,12 +17,16 @@ clients of this API read. No cookies are used, so credentials are never allowed.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from flask import Request, Response, request
+from flask import Request, Response
 
 from labthings.core.errors import ConfigurationError
 from labthings.http.problems import problem
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["cors_headers", "normalise_origin", "origin_check"]
 
@@ -100,14 +104,15 @@ def origin_check(allowed: Collection[str]) -> Callable[[Request], Response | Non
     return check
 
 
-def cors_headers(allowed: Collection[str]) -> Callable[[Response], Response]:
-    """Adds CORS headers to a response to one of the `allowed` origins, and `Vary: Origin`
-    to every response (a cache must not give one origin's answer to another)."""
+def cors_headers(allowed: Collection[str]) -> Callable[[Response, WSGIEnvironment], Response]:
+    """Adds CORS headers to a response to a request (its WSGI environ) from one of the
+    `allowed` origins, and `Vary: Origin` to every response (a cache must not give one
+    origin's answer to another)."""
     allowed_origins = frozenset(allowed)
 
-    def add(response: Response) -> Response:
+    def add(response: Response, environ: WSGIEnvironment) -> Response:
         response.vary.add("Origin")
-        origin = request.environ.get("HTTP_ORIGIN")
+        origin = environ.get("HTTP_ORIGIN")
         if origin is not None and _sent_origin(origin) in allowed_origins:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = _EXPOSE_HEADERS

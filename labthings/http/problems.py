@@ -28,7 +28,13 @@ from labthings.core.errors import (
 )
 from labthings.http.responses import json_response
 
-__all__ = ["PROBLEM_MIMETYPE", "ErrorStatuses", "problem", "register_error_handlers"]
+__all__ = [
+    "PROBLEM_MIMETYPE",
+    "ErrorStatuses",
+    "error_response",
+    "problem",
+    "register_error_handlers",
+]
 
 PROBLEM_MIMETYPE = "application/problem+json"
 _logger = logging.getLogger(__name__)
@@ -85,24 +91,25 @@ class ErrorStatuses:
         return None
 
 
+def error_response(error: Exception, statuses: ErrorStatuses) -> Response:
+    """The problem response to `error` raised while handling a request."""
+    if isinstance(error, HTTPException):
+        return _http_error(error)
+    status = statuses.status_of(error)
+    if status is None:
+        return _unexpected_error(error)
+    if isinstance(error, ValidationError):
+        return problem(status, str(error), errors=error.errors)
+    if isinstance(error, MethodNotAllowedError):
+        return problem(status, str(error), headers={"Allow": ", ".join(error.allowed)})
+    if not isinstance(error, LabThingsError):
+        _logger.warning("error in request: %s: %s", type(error).__name__, error)
+    return problem(status, str(error), headers=_RETRY_AFTER if status == 503 else None)
+
+
 def register_error_handlers(app: Flask, statuses: ErrorStatuses) -> None:
     """Make every error of `app` a problem+json response."""
-
-    def handle(error: Exception) -> Response:
-        if isinstance(error, HTTPException):
-            return _http_error(error)
-        status = statuses.status_of(error)
-        if status is None:
-            return _unexpected_error(error)
-        if isinstance(error, ValidationError):
-            return problem(status, str(error), errors=error.errors)
-        if isinstance(error, MethodNotAllowedError):
-            return problem(status, str(error), headers={"Allow": ", ".join(error.allowed)})
-        if not isinstance(error, LabThingsError):
-            _logger.warning("error in request: %s: %s", type(error).__name__, error)
-        return problem(status, str(error), headers=_RETRY_AFTER if status == 503 else None)
-
-    app.register_error_handler(Exception, handle)
+    app.register_error_handler(Exception, lambda error: error_response(error, statuses))
 
 
 def _http_error(error: HTTPException) -> Response:

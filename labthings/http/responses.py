@@ -74,4 +74,4 @@ def json_response(
 ) -> Response:
     """`value` as compact, strict JSON (never NaN or infinity, always valid UTF-8)."""
     body = json_text(value)
-    return Response(body, status=status, headers=dict(headers or {}), mimetype=mimetype)
+    return WholeBodyResponse(body, status=status, headers=dict(headers or {}), mimetype=mimetype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, Request, Response, request
 
@@ -19,7 +20,10 @@ from labthings.http.auth import token_check
 from labthings.http.hosts import host_check, normalise_host
 from labthings.http.origins import cors_headers, normalise_origin, origin_check
 
-__all__ = ["Access", "register_security"]
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["Access", "RequestChecks", "register_security"]
 
 
 @dataclass(frozen=True)
@@ -50,23 +54,40 @@ class Access:
         return self.tokens is not None and self.tokens.in_use()
 
 
-def register_security(app: Flask, access: Access) -> None:
-    """Check every request to `app`, in the order the module gives, in one hook."""
-    checks = [host_check(access.allowed_hosts), origin_check(access.cors_origins)]
-    if access.tokens is not None:
-        public = {route.endpoint for route in ROUTES if route.public}
-        streams = {route.endpoint for route in ROUTES if route.stream}
-        checks.append(token_check(access.tokens, public=public, streams=streams))
+class RequestChecks:
+    """The checks every request passes, in the module's order, and the CORS headers its
+    answer gets: one object for the Flask app's hooks and for `PropertyFastPath`."""
 
-    def check_request() -> Response | None:
-        # The request itself, once: each use of Flask's proxy costs about a microsecond.
-        current: Request = request._get_current_object()  # type: ignore[attr-defined]
-        for check in checks:
-            refused = check(current)
+    def __init__(self, access: Access) -> None:
+        self._checks = [host_check(access.allowed_hosts), origin_check(access.cors_origins)]
+        if access.tokens is not None:
+            public = {route.endpoint for route in ROUTES if route.public}
+            streams = {route.endpoint for route in ROUTES if route.stream}
+            self._checks.append(token_check(access.tokens, public=public, streams=streams))
+        self._cors = cors_headers(access.cors_origins) if access.cors_origins else None
+
+    def refusal(self, request: Request) -> Response | None:
+        """The answer refusing `request` (whose `endpoint` is known), or None to serve it."""
+        for check in self._checks:
+            refused = check(request)
             if refused is not None:
                 return refused
         return None
 
+    def finish(self, response: Response, environ: WSGIEnvironment) -> Response:
+        """`response` with the CORS headers the request (its WSGI environ) calls for."""
+        return response if self._cors is None else self._cors(response, environ)
+
+
+def register_security(app: Flask, access: Access) -> RequestChecks:
+    """Check every request to `app` in one hook; the checks, for other ways in."""
+    checks = RequestChecks(access)
+
+    def check_request() -> Response | None:
+        # The request itself, once: each use of Flask's proxy costs about a microsecond.
+        return checks.refusal(request._get_current_object())  # type: ignore[attr-defined]
+
     app.before_request(check_request)
     if access.cors_origins:
-        app.after_request(cors_headers(access.cors_origins))
+        app.after_request(lambda response: checks.finish(response, request.environ))
+    return checks

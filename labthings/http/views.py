@@ -6,16 +6,17 @@ server root once, and builds the record it answers with once.
 
 from __future__ import annotations
 
-from flask import Response, redirect, request, send_file
+from flask import Request, Response, redirect, request, send_file
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as BaseResponse
 
 from labthings.core.errors import NotFoundError
+from labthings.core.settings import Settings
 from labthings.core.tasks.finished import Invocation
 from labthings.core.tasks.record import FINISHED, TaskStatus, linked_text, record_href, with_links
 from labthings.core.things.actions import ActionAffordance
 from labthings.core.things.properties import PropertyAffordance
-from labthings.core.things.registry import NOT_READ
+from labthings.core.things.registry import NOT_READ, ThingEntry
 from labthings.http.bodies import NO_BODY, json_body
 from labthings.http.etags import not_modified_if_matching, record_etag, with_content_etag
 from labthings.http.idempotency import REUSED_HEADER, idempotency_key, reused_link
@@ -37,6 +38,8 @@ __all__ = [
     "OutputView",
     "PropertyView",
     "ThingView",
+    "read_property",
+    "write_property",
 ]
 
 RETRY_AFTER_SECONDS = "1"
@@ -118,8 +121,8 @@ class PropertyView(ServiceView):
 
     def get(self, thing: str, name: str) -> Response:
         entry = self.services.registry.get(thing)
-        value = entry.read_property(entry.affordance(name, PropertyAffordance))
-        return not_modified_if_matching(with_content_etag(json_response(value)))
+        response = read_property(entry, entry.affordance(name, PropertyAffordance))
+        return not_modified_if_matching(response)
 
     def options(self, thing: str, name: str) -> Response:
         affordance = self.services.registry.get(thing).affordance(name, PropertyAffordance)
@@ -129,16 +132,27 @@ class PropertyView(ServiceView):
     def put(self, thing: str, name: str) -> Response:
         entry = self.services.registry.get(thing)
         affordance = entry.affordance(name, PropertyAffordance)
-        entry.check_writable(affordance)  # 404 or 405 before looking at the body
-        value = json_body(request, self.services.settings.max_json_depth, affordance.name)
-        if value is NO_BODY:
-            raise BadRequest('send the new value as a JSON body, e.g. 1.5 or "text"')
-        written = entry.write_property(
-            affordance, value, self.services.settings.property_lock_timeout
-        )
-        if written is NOT_READ:
-            return Response(status=204)
-        return json_response(written)
+        return write_property(request, entry, affordance, self.services.settings)
+
+
+def read_property(entry: ThingEntry, affordance: PropertyAffordance) -> Response:
+    """`GET` of a property: its value as JSON, with an ETag of its content."""
+    return with_content_etag(json_response(entry.read_property(affordance)))
+
+
+def write_property(
+    request: Request, entry: ThingEntry, affordance: PropertyAffordance, settings: Settings
+) -> Response:
+    """`PUT` of a property: the request's JSON body written, and the value read back
+    (`204` if reading it back failed: the write must not look refused)."""
+    entry.check_writable(affordance)  # 404 or 405 before looking at the body
+    value = json_body(request, settings.max_json_depth, affordance.name)
+    if value is NO_BODY:
+        raise BadRequest('send the new value as a JSON body, e.g. 1.5 or "text"')
+    written = entry.write_property(affordance, value, settings.property_lock_timeout)
+    if written is NOT_READ:
+        return Response(status=204)
+    return json_response(written)
 
 
 class ActionView(ServiceView):
