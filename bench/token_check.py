@@ -55,13 +55,23 @@ def make_tokens(folder: str) -> str:
     return token
 
 
+class _NoChecks:
+    """The app's checks taken out: nothing refused, no header added."""
+
+    def refusal(self, request: object) -> None:
+        return None
+
+    def finish(self, response: Any, environ: object) -> Any:
+        return response
+
+
 @contextmanager
 def lab_app(tokens: TokenStore | None, checks: bool = True) -> Iterator[Any]:
     labthing: LabThing = make_labthing()
     labthing.configure_access(tokens=tokens)
     register = labthing_module.register_security
     if not checks:
-        labthing_module.register_security = lambda app, access: None  # type: ignore[assignment]
+        labthing_module.register_security = lambda app, access: _NoChecks()  # type: ignore[assignment]
     try:
         app = labthing.create_app()
     finally:
