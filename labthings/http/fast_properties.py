@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from flask import Flask, Request
+from flask import Flask, Request, Response
 
 from labthings.core.describe.openapi import expand
 from labthings.core.describe.routes import ROUTES
@@ -67,17 +67,19 @@ class PropertyFastPath:
             return self.flask(environ, start_response)
         request = Request(environ)
         request.url_rule = self._rule  # what the app's URL matching would have found
-        response = self._checks.refusal(request)
-        if response is None:
-            entry, affordance = target
-            try:
-                if environ["REQUEST_METHOD"] == "GET":
-                    response = read_property(entry, affordance)
-                else:
-                    response = write_property(request, entry, affordance, self._services.settings)
-            except Exception as error:  # noqa: BLE001 - every error is a problem, as in the app
-                response = error_response(error, self._statuses)
+        try:
+            refusal = self._checks.refusal(request)
+            response = self._answer(request, *target) if refusal is None else refusal
+        except Exception as error:  # noqa: BLE001 - every error is a problem, as in the app
+            response = error_response(error, self._statuses)
         return self._checks.finish(response, environ)(environ, start_response)
+
+    def _answer(
+        self, request: Request, entry: ThingEntry, affordance: PropertyAffordance
+    ) -> Response:
+        if request.environ["REQUEST_METHOD"] == "GET":
+            return read_property(entry, affordance)
+        return write_property(request, entry, affordance, self._services.settings)
 
     def _plain(self, environ: WSGIEnvironment) -> bool:
         """Whether the request is one this class answers (see the module)."""
