@@ -68,11 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve_command(arguments: argparse.Namespace) -> int:
     from labthings.http.security import Access
+    from labthings.serving.memory import few_malloc_arenas
     from labthings.serving.server import ListenError, serve
     from labthings.serving.targets import TargetError, load_labthing, read_options
 
     if arguments.threads < 1:
         return _fail("--threads must be at least 1", 2)
+    few_malloc_arenas()  # before any thread: the served process stays small
     level = LOG_LEVELS[arguments.log_level]
     debug = level <= logging.DEBUG
     # Beyond this PC, a server needs a token from the start, whatever happens to them.

@@ -85,6 +85,13 @@ class Analysis(Thing):
         return sorted(os.sched_getaffinity(0))
 
     @action(lock=False)
+    def malloc_arenas(self) -> int:
+        """The server's malloc arenas after 16 threads allocated at once (glibc)."""
+        from malloc_arenas import arenas_after_contention
+
+        return arenas_after_contention()
+
+    @action(lock=False)
     def missing(self) -> Result:
         """Run a program that does not exist."""
         return run_program(["labthings-no-such-program", "--help"])
