@@ -6,6 +6,7 @@ import io
 import json
 import threading
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -97,17 +98,14 @@ class BodyLimit:
         return self._app(environ, start_response)
 
 
-_TITLES = {400: "Bad Request", 413: "Payload Too Large", 503: "Service Unavailable"}
-
-
 def _problem(
     start_response: StartResponse,
     status: int,
     detail: str,
     headers: list[tuple[str, str]] | None = None,
 ) -> list[bytes]:
-    """An RFC 9457 problem response, made without the app."""
-    title = _TITLES[status]
+    """An RFC 9457 problem response, made without the app (titled as the app's are)."""
+    title = HTTPStatus(status).phrase
     body = json.dumps(
         {"type": "about:blank", "title": title, "status": status, "detail": detail}
     ).encode()

@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -167,7 +168,7 @@ def test_the_413_is_a_problem(lab: ServedLab) -> None:
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/problem+json"
     problem = response.json()
-    assert problem["type"] == "about:blank" and problem["title"] == "Payload Too Large"
+    assert problem["type"] == "about:blank" and problem["title"] == HTTPStatus(413).phrase
     assert problem["status"] == 413 and "1048576" in problem["detail"]
 
 
