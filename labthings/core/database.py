@@ -5,6 +5,14 @@ the process being killed (what `kill -9` and crashes do) and costs no fsync. Con
 are autocommit (transactions are explicit) and may be used from any thread; each owner
 guards its own with a lock.
 
+A file is held by this process alone: on Linux and macOS it is opened through SQLite's
+`unix-excl` VFS, which takes the file's locks once, when it is opened, instead of at every
+transaction (six `fcntl` calls a commit on the default VFS), and keeps the WAL index in
+memory rather than in a `-shm` file. A POST's history work in a file then cost 93 µs
+against 107, and 48 in memory (8 interleaved in-process runs). Connections of the same
+process share the file as before; another process cannot open it while it is open (a
+second server is refused before that, by `DataDirLock`). Windows has no such VFS.
+
 A busy database gets a `Checkpointer`: SQLite's own checkpoints run inside the commit
 that passes 1,000 WAL pages, copying them to the database file and syncing it while
 that commit (and every writer queued behind it) waits, which held some requests for up
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -39,14 +48,23 @@ memory takes 53 (12 interleaved runs). A file keeps the page size it was made wi
 def open_database(path: Path | None, schema: str) -> sqlite3.Connection:
     """A connection to the SQLite file at `path` (created if needed), or to a new
     in-memory database for None, with `schema` (idempotent DDL) applied."""
-    db = _connect(":memory:" if path is None else str(path))
+    db = _connect(path)
     db.executescript(schema)
     return db
 
 
-def _connect(name: str) -> sqlite3.Connection:
+def _connect(path: Path | None) -> sqlite3.Connection:
+    """A connection to the file at `path`, held by this process (see the module), or to
+    a new in-memory database for None."""
+    if path is None:
+        name, uri = ":memory:", False
+    elif sys.platform == "win32":
+        name, uri = str(path), False
+    else:
+        name, uri = f"{path.absolute().as_uri()}?vfs=unix-excl", True
     db = sqlite3.connect(
         name,
+        uri=uri,
         check_same_thread=False,
         isolation_level=None,  # autocommit; transactions are explicit
     )
@@ -67,7 +85,7 @@ class Checkpointer:
 
     def __init__(self, db: sqlite3.Connection, path: Path, every: float = 0.2) -> None:
         db.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
-        self._own = _connect(str(path))
+        self._own = _connect(path)
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(

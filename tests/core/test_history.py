@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +155,37 @@ def test_a_new_history_has_small_pages_and_an_earlier_file_keeps_its_own(
         for folder in (earlier_folder, new_folder)
     }
     assert page_sizes == {"earlier": 4096, "new": 2048}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the unix-excl VFS is not on Windows")
+def test_the_file_is_held_by_this_process_alone_while_it_is_open(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    read = (
+        "import sqlite3, sys; "
+        "print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM invocations')"
+        ".fetchone()[0])"
+    )
+
+    def count_from_another_process() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", read, str(tmp_path / STATE_FILE)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    runner = runner_in(tmp_path)
+    finish(invoke(runner, entry, "quick", {"n": 1}))
+    held = count_from_another_process()
+    assert "database is locked" in held.stderr
+    same_process = sqlite3.connect(tmp_path / STATE_FILE)  # shares the file as before
+    assert same_process.execute("SELECT COUNT(*) FROM invocations").fetchone() == (1,)
+    same_process.close()
+    assert not (tmp_path / f"{STATE_FILE}-shm").exists()  # the WAL index is in memory
+    runner.shutdown(WAIT)
+    runner.close()
+    assert count_from_another_process().stdout.strip() == "1"
 
 
 def test_memory_holds_only_unfinished_tasks(tmp_path: Path, entry: ThingEntry) -> None:
