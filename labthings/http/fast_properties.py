@@ -4,7 +4,7 @@ Reading and writing properties is most of what a lab's dashboards and scripts se
 Flask spends most of such a request on itself: a request context pushed and popped, the
 URL matched against every route, hooks looked up, the response converted. A request
 this class recognises exactly is answered by the same code as the Flask view (`views.py`
-`read_property`, `write_property`), after the same checks (`security.py`
+`property_read_response`, `property_write_response`), after the same checks (`security.py`
 `RequestChecks`: Host, origin, token), with the same CORS headers, and its errors become
 the same problems (`problems.py` `error_response`). Everything else goes to the app.
 
@@ -28,7 +28,7 @@ from labthings.core.things.registry import ThingEntry
 from labthings.http.problems import ErrorStatuses, error_response
 from labthings.http.security import RequestChecks
 from labthings.http.services import Services
-from labthings.http.views import read_property, write_property
+from labthings.http.views import property_read_response, property_write_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -78,8 +78,8 @@ class PropertyFastPath:
         self, request: Request, entry: ThingEntry, affordance: PropertyAffordance
     ) -> Response:
         if request.environ["REQUEST_METHOD"] == "GET":
-            return read_property(entry, affordance)
-        return write_property(request, entry, affordance, self._services.settings)
+            return property_read_response(entry, affordance)
+        return property_write_response(request, entry, affordance, self._services.settings)
 
     def _plain(self, environ: WSGIEnvironment) -> bool:
         """Whether the request is one this class answers (see the module)."""

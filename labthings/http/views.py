@@ -38,8 +38,8 @@ __all__ = [
     "OutputView",
     "PropertyView",
     "ThingView",
-    "read_property",
-    "write_property",
+    "property_read_response",
+    "property_write_response",
 ]
 
 RETRY_AFTER_SECONDS = "1"
@@ -121,7 +121,7 @@ class PropertyView(ServiceView):
 
     def get(self, thing: str, name: str) -> Response:
         entry = self.services.registry.get(thing)
-        response = read_property(entry, entry.affordance(name, PropertyAffordance))
+        response = property_read_response(entry, entry.affordance(name, PropertyAffordance))
         return not_modified_if_matching(response)
 
     def options(self, thing: str, name: str) -> Response:
@@ -132,15 +132,15 @@ class PropertyView(ServiceView):
     def put(self, thing: str, name: str) -> Response:
         entry = self.services.registry.get(thing)
         affordance = entry.affordance(name, PropertyAffordance)
-        return write_property(request, entry, affordance, self.services.settings)
+        return property_write_response(request, entry, affordance, self.services.settings)
 
 
-def read_property(entry: ThingEntry, affordance: PropertyAffordance) -> Response:
+def property_read_response(entry: ThingEntry, affordance: PropertyAffordance) -> Response:
     """`GET` of a property: its value as JSON, with an ETag of its content."""
     return with_content_etag(json_response(entry.read_property(affordance)))
 
 
-def write_property(
+def property_write_response(
     request: Request, entry: ThingEntry, affordance: PropertyAffordance, settings: Settings
 ) -> Response:
     """`PUT` of a property: the request's JSON body written, and the value read back
