@@ -5,7 +5,8 @@ Run with a venv holding Flask 3 and granian: `python flask_floor_app.py PORT`.
 answers it. Nothing else: no validation framework, no records, no docs.
 
 Like `labthings serve` (labthings/core/cpus.py), each thread moves to one CPU of the
-process before its first request, so that the floor gains what labthings gains from it.
+process before its first request, and threads waiting for the GIL ask for it every
+20 ms (labthings/serving/gil.py), so that the floor gains what labthings gains from them.
 """
 
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from flask import Flask, jsonify, request
 
+sys.setswitchinterval(0.02)
 app = Flask("floor")
 state = {"value": 0.0}
 _pinned = threading.local()

@@ -92,6 +92,11 @@ class Analysis(Thing):
         return arenas_after_contention()
 
     @action(lock=False)
+    def switch_interval(self) -> float:
+        """The interpreter's GIL switch interval in this process (seconds)."""
+        return sys.getswitchinterval()
+
+    @action(lock=False)
     def missing(self) -> Result:
         """Run a program that does not exist."""
         return run_program(["labthings-no-such-program", "--help"])
