@@ -31,8 +31,17 @@ from types import FrameType
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 
 from report import machine, markdown_table, write_results  # noqa: E402
-from systems import REPO, SYSTEMS, Server, ServerDidNotStart, install, start, versions  # noqa: E402
-from workloads import PHASES, Figures, Settings, throughput  # noqa: E402
+from systems import (  # noqa: E402
+    REPO,
+    SYSTEMS,
+    Server,
+    ServerDidNotStart,
+    System,
+    install,
+    start,
+    versions,
+)
+from workloads import PHASES, Figures, Phase, Settings, throughput  # noqa: E402
 
 DEFAULT_CACHE = Path.home() / ".cache" / "labthings-bench"
 
@@ -40,8 +49,8 @@ DEFAULT_CACHE = Path.home() / ".cache" / "labthings-bench"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a ~2 minute smoke run")
-    parser.add_argument("--seconds", type=int, help="seconds per wrk run (default 5; quick 2)")
-    parser.add_argument("--runs", type=int, help="wrk runs per workload (default 3; quick 1)")
+    parser.add_argument("--seconds", type=int, help="seconds per wrk run (default 4; quick 2)")
+    parser.add_argument("--runs", type=int, help="wrk runs per workload (default 5; quick 1)")
     parser.add_argument(
         "--venvs",
         type=Path,
@@ -82,31 +91,57 @@ def _install_all(root: Path, cache: Path) -> dict[str, Path]:
 def _run_phases(
     pythons: dict[str, Path], workdir: Path, settings: Settings, results: dict[str, Figures]
 ) -> list[str]:
-    """W4 onwards: each phase on a fresh server per system; returns the problems met."""
-    problems = []
+    """W4 onwards: each phase on a fresh server per system (per run, for a phase run
+    several times); returns the problems met."""
+    problems: list[str] = []
     for phase in PHASES:
         for system in SYSTEMS:
             if phase.systems is None and not system.has_actions:
                 continue
             if phase.systems is not None and system.name not in phase.systems:
                 continue
-            _log(f"{phase.name} on {system.name}")
-            server = None
-            try:
-                if phase.needs_server:
-                    server = start(system, pythons[system.name], workdir)
-                for step in phase.steps:
-                    try:
-                        results[system.name].update(step(server, settings))
-                    except Exception as error:  # one failed step must not lose the rest
-                        problems.append(f"{step.__name__} on {system.name}: {error!r}")
-                        traceback.print_exc()
-            except ServerDidNotStart as error:
-                problems.append(f"{phase.name} on {system.name}: {error}")
-            finally:
-                if server is not None:
-                    server.stop()
+            runs = [
+                _run_phase_once(phase, system, pythons[system.name], workdir, settings, problems)
+                for _ in range(phase.runs(settings))
+            ]
+            whole = [figures for figures, complete in runs if complete]
+            # A run with a failed step lacks figures, so only whole runs are merged; if
+            # there are none, the first run's figures still go in the table.
+            results[system.name].update(phase.merge(whole) if whole else runs[0][0])
     return problems
+
+
+def _run_phase_once(
+    phase: Phase,
+    system: System,
+    python: Path,
+    workdir: Path,
+    settings: Settings,
+    problems: list[str],
+) -> tuple[Figures, bool]:
+    """The phase's steps on a fresh server of `system`: their figures, and whether every
+    step gave its own (a failure is added to `problems`)."""
+    _log(f"{phase.name} on {system.name}")
+    figures: Figures = {}
+    failed = False
+    server = None
+    try:
+        if phase.needs_server:
+            server = start(system, python, workdir)
+        for step in phase.steps:
+            try:
+                figures.update(step(server, settings))
+            except Exception as error:  # one failed step must not lose the rest
+                problems.append(f"{step.__name__} on {system.name}: {error!r}")
+                traceback.print_exc()
+                failed = True
+    except ServerDidNotStart as error:
+        problems.append(f"{phase.name} on {system.name}: {error}")
+        failed = True
+    finally:
+        if server is not None:
+            server.stop()
+    return figures, not failed
 
 
 def _compare(arguments: argparse.Namespace, scratch: Path) -> None:
@@ -138,7 +173,8 @@ def _compare(arguments: argparse.Namespace, scratch: Path) -> None:
     run = (
         f"{'--quick' if arguments.quick else 'full'}; wrk -t1 -c8 {settings.wrk_seconds} s "
         f"x {settings.wrk_runs} run(s) per workload (median run); W4 x{settings.w4_repeat}; "
-        f"W5 {settings.w5_count} clients; W6 {settings.w6_count} calls; "
+        f"W5 {settings.w5_count} clients x {settings.w5_bursts} burst(s) (median burst); "
+        f"W6 {settings.w6_count} calls; "
         f"list latency over {settings.list_repeat} GETs"
     )
     notes = {s.name: s.notes for s in SYSTEMS}

@@ -22,7 +22,18 @@ from report import Value
 from systems import Server
 from wrk import run_wrk_with_headers
 
-__all__ = ["PHASES", "Phase", "Settings", "throughput", "w4", "w5", "w6", "w7", "w8"]
+__all__ = [
+    "PHASES",
+    "Phase",
+    "Settings",
+    "throughput",
+    "w4",
+    "w5",
+    "w5_bursts",
+    "w6",
+    "w7",
+    "w8",
+]
 
 Figures = dict[str, Value]
 
@@ -31,10 +42,11 @@ Figures = dict[str, Value]
 class Settings:
     """How long and how much: the full run, or `quick()` for a smoke run."""
 
-    wrk_seconds: int = 5
-    wrk_runs: int = 3
+    wrk_seconds: int = 4
+    wrk_runs: int = 5
     w4_repeat: int = 10
     w5_count: int = 200
+    w5_bursts: int = 3
     w6_count: int = 2000
     list_repeat: int = 20
     w7_updates: int = 300
@@ -44,7 +56,13 @@ class Settings:
     def quick(cls) -> Settings:
         """About two minutes in all: short wrk runs, fewer repetitions, fewer W6 calls."""
         return cls(
-            wrk_seconds=2, wrk_runs=1, w4_repeat=5, w6_count=500, list_repeat=10, w8_seconds=4
+            wrk_seconds=2,
+            wrk_runs=1,
+            w4_repeat=5,
+            w5_bursts=1,
+            w6_count=500,
+            list_repeat=10,
+            w8_seconds=4,
         )
 
 
@@ -82,7 +100,10 @@ def add_reply_holds_output(server: Server) -> str:
 def throughput(servers: Mapping[str, Server], settings: Settings) -> dict[str, Figures]:
     """W1-W3 with wrk, interleaving the systems run by run so that outside load hits all.
 
-    Each system is warmed up for 1 s first; the run with the median req/s is reported.
+    Each system is warmed up for 1 s first; the run with the median req/s is reported,
+    and every run's req/s in order (`<prefix>_rps_runs`), so that the report can compare
+    two systems run by run. Every other run takes the systems in reverse order, so that
+    neither of two neighbours always goes first.
     """
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     figures: dict[str, Figures] = {name: {} for name in servers}
@@ -91,7 +112,8 @@ def throughput(servers: Mapping[str, Server], settings: Settings) -> dict[str, F
             figures[name]["w3_output"] = add_reply_holds_output(server)
     for run in range(settings.wrk_runs):
         for prefix, method, body, floor_too in _WRK_WORKLOADS:
-            for name, server in servers.items():
+            turns = list(servers.items())
+            for name, server in turns if run % 2 == 0 else reversed(turns):
                 if not (server.system.has_actions or floor_too):
                     continue
                 url = _wrk_url(server, prefix)
@@ -101,14 +123,15 @@ def throughput(servers: Mapping[str, Server], settings: Settings) -> dict[str, F
                     url, settings.wrk_seconds, 8, method, body, _HEADERS
                 )
                 runs.setdefault((name, prefix), []).append(measured)
-    for (name, prefix), measured in runs.items():
-        median = sorted(measured, key=lambda r: r["rps"])[len(measured) // 2]
+    for (name, prefix), taken in runs.items():
+        median = sorted(taken, key=lambda r: r["rps"])[len(taken) // 2]
         figures[name].update(
             {
                 f"{prefix}_rps": median["rps"],
+                f"{prefix}_rps_runs": tuple(r["rps"] for r in taken),
                 f"{prefix}_p50": median["p50"],
                 f"{prefix}_p99": median["p99"],
-                f"{prefix}_errors": int(sum(r["errors"] + r["non2xx"] for r in measured)),
+                f"{prefix}_errors": int(sum(r["errors"] + r["non2xx"] for r in taken)),
             }
         )
     return figures
@@ -204,6 +227,31 @@ def w5(server: Server, settings: Settings) -> Figures:
     }
 
 
+def w5_bursts(bursts: list[Figures]) -> Figures:
+    """W5 over several bursts, each on a fresh server: the median burst's times, the
+    slowest burst's settling, and the worst of the losses and peak memory."""
+
+    def median(key: str) -> Value:
+        values = [burst[key] for burst in bursts]
+        numbers = [value for value in values if isinstance(value, (int, float))]
+        return statistics.median(numbers) if len(numbers) == len(values) else None
+
+    def worst(key: str) -> Value:
+        values = [burst[key] for burst in bursts]
+        numbers = [value for value in values if isinstance(value, (int, float))]
+        return max(numbers) if len(numbers) == len(values) else None
+
+    return {
+        "w5_settled": median("w5_settled"),
+        "w5_settled_worst": worst("w5_settled"),
+        "w5_seen": median("w5_seen"),
+        "w5_lost": worst("w5_lost"),
+        "w5_rss": worst("w5_rss"),
+        "w5_list_ms": median("w5_list_ms"),
+        "w5_list_items": bursts[-1]["w5_list_items"],
+    }
+
+
 def _settled_rss(server: Server, seconds: float = 1.0) -> float:
     """RSS once the server has been idle a moment (the median of a few samples)."""
     time.sleep(seconds)
@@ -272,21 +320,33 @@ def w7(server: Server, settings: Settings) -> Figures:
     }
 
 
+def _once(settings: Settings) -> int:
+    return 1
+
+
+def _only(runs: list[Figures]) -> Figures:
+    return runs[0]
+
+
 @dataclass(frozen=True)
 class Phase:
-    """Steps run one after another on a fresh server of each system that takes part."""
+    """Steps run one after another on a fresh server of each system that takes part;
+    `runs(settings)` times, each on a fresh server, the runs' figures `merge`d."""
 
     name: str
     steps: tuple[Callable[[Any, Settings], Figures], ...]
     systems: frozenset[str] | None = None
     """None: every system with actions."""
     needs_server: bool = True
+    runs: Callable[[Settings], int] = _once
+    merge: Callable[[list[Figures]], Figures] = _only
 
 
 _PEERS = frozenset({"labthings", "python-labthings", "labthings-fastapi"})
 
 PHASES = (
-    Phase("W4-W5", (w4, w5), systems=_PEERS),
+    Phase("W4", (w4,), systems=_PEERS),
+    Phase("W5", (w5,), systems=_PEERS, runs=lambda settings: settings.w5_bursts, merge=w5_bursts),
     Phase("W6", (w6,), systems=_PEERS),
     Phase("W7", (w7,), systems=frozenset({"labthings"})),
     Phase("W8", (w8,), systems=frozenset({"labthings"})),
