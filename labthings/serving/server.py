@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -239,10 +240,10 @@ def _restore_handlers(previous: dict[int, object]) -> None:
 def _raise_open_files_limit(wanted: int) -> None:
     """Raise this process's soft limit on open files towards `wanted` (POSIX only): a
     common default of 1024 would cap the connections held long before MAX_CONNECTIONS."""
-    try:
-        import resource
-    except ImportError:  # Windows: sockets are not counted against such a limit
+    if sys.platform == "win32":  # sockets are not counted against such a limit there
         return
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
