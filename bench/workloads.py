@@ -29,7 +29,7 @@ __all__ = [
     "throughput",
     "w4",
     "w5",
-    "w5_bursts",
+    "merge_w5_bursts",
     "w6",
     "w7",
     "w8",
@@ -227,7 +227,7 @@ def w5(server: Server, settings: Settings) -> Figures:
     }
 
 
-def w5_bursts(bursts: list[Figures]) -> Figures:
+def merge_w5_bursts(bursts: list[Figures]) -> Figures:
     """W5 over several bursts, each on a fresh server: the median burst's times, the
     slowest burst's settling, and the worst of the losses and peak memory."""
 
@@ -346,7 +346,9 @@ _PEERS = frozenset({"labthings", "python-labthings", "labthings-fastapi"})
 
 PHASES = (
     Phase("W4", (w4,), systems=_PEERS),
-    Phase("W5", (w5,), systems=_PEERS, runs=lambda settings: settings.w5_bursts, merge=w5_bursts),
+    Phase(
+        "W5", (w5,), systems=_PEERS, runs=lambda settings: settings.w5_bursts, merge=merge_w5_bursts
+    ),
     Phase("W6", (w6,), systems=_PEERS),
     Phase("W7", (w7,), systems=frozenset({"labthings"})),
     Phase("W8", (w8,), systems=frozenset({"labthings"})),

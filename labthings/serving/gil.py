@@ -3,9 +3,10 @@
 CPython's GIL makes a waiting thread wake every "switch interval" (5 ms by default) to
 ask the holder to let go. Each waiting thread does so on its own, so a burst of
 requests, with hundreds of request and task threads waiting their turn on the server's
-CPU, spends that CPU on wake-ups: `bench/compare.py` W5 (200 clients POST a 1 s action
-at once) settled in 1.307 s (median of 10 runs, worst 1.388) at 5 ms and 1.281 s (worst
-1.305) at 20 ms, in runs alternated on one machine; W1 and W3 did not change.
+CPU, spends that CPU on wake-ups: W5's burst (200 clients POST a 1 s action at once,
+`bench/loadgen.py` as `bench/compare.py` runs it, each on a fresh server) settled in
+1.307 s (median of 10 runs, worst 1.388) at 5 ms and 1.281 s (worst 1.305) at 20 ms, in
+runs alternated on one machine; W1 and W3 did not change.
 
 The cost: a thread computing in pure Python keeps the GIL for 20 ms at a time instead of
 5, so a property read while such an action runs took 24 ms instead of 8 (median of 200
