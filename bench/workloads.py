@@ -231,15 +231,18 @@ def merge_w5_bursts(bursts: list[Figures]) -> Figures:
     """W5 over several bursts, each on a fresh server: the median burst's times, the
     slowest burst's settling, and the worst of the losses and peak memory."""
 
+    def over(key: str, combine: Callable[[list[float]], float]) -> Value:
+        """`combine` of every burst's figure, or None if one burst has none."""
+        numbers = [burst[key] for burst in bursts]
+        if not all(isinstance(value, (int, float)) for value in numbers):
+            return None
+        return combine(numbers)  # type: ignore[arg-type]
+
     def median(key: str) -> Value:
-        values = [burst[key] for burst in bursts]
-        numbers = [value for value in values if isinstance(value, (int, float))]
-        return statistics.median(numbers) if len(numbers) == len(values) else None
+        return over(key, statistics.median)
 
     def worst(key: str) -> Value:
-        values = [burst[key] for burst in bursts]
-        numbers = [value for value in values if isinstance(value, (int, float))]
-        return max(numbers) if len(numbers) == len(values) else None
+        return over(key, max)
 
     return {
         "w5_settled": median("w5_settled"),

@@ -26,6 +26,6 @@ SERVED_SWITCH_INTERVAL = 0.02
 """Seconds a thread waiting for the GIL lets pass before asking the holder for it."""
 
 
-def longer_gil_turns(seconds: float = SERVED_SWITCH_INTERVAL) -> None:
-    """Make threads wait `seconds` for the GIL before asking for it (`sys.setswitchinterval`)."""
-    sys.setswitchinterval(seconds)
+def longer_gil_turns() -> None:
+    """Make threads wait `SERVED_SWITCH_INTERVAL` for the GIL before asking for it."""
+    sys.setswitchinterval(SERVED_SWITCH_INTERVAL)
