@@ -93,3 +93,31 @@ def test_a_slow_watcher_loses_updates_before_final_records() -> None:
     kinds = [(item.kind, item.data) for item in got[1:] if isinstance(item, Event)]
     assert kinds == [("record", {"id": "a"}), ("update", {"step": 4}), ("record", {"id": "b"})]
     watcher.close()
+
+
+def test_a_slow_watcher_loses_progress_updates_before_log_lines() -> None:
+    hub = EventHub(queue_size=4)
+    watcher = hub.subscribe(everything)
+    hub.publish("task/a", "log", {"message": "first"})
+    for step in range(10):
+        hub.publish("task/a", "update", {"step": step})
+    hub.publish("task/a", "log", {"message": "second"})
+    hub.publish("property/stage/log", "log", 1.0)  # a property called "log" is not spared
+    hub.publish("task/a", "record", {"id": "a"})
+    got = [watcher.get(0) for _ in range(5)]
+    assert got[0] == Missed(10)
+    kinds = [(item.topic, item.kind) for item in got[1:] if isinstance(item, Event)]
+    assert kinds == [
+        ("task/a", "log"),
+        ("task/a", "log"),
+        ("property/stage/log", "log"),
+        ("task/a", "record"),
+    ]
+    hub.publish("property/stage/log", "log", 2.0)
+    for name in "bcde":
+        hub.publish(f"task/{name}", "record", {"id": name})
+    assert watcher.get(0) == Missed(1)
+    records = [watcher.get(0) for _ in range(4)]
+    assert [item.data for item in records if isinstance(item, Event)] == [
+        {"id": name} for name in "bcde"
+    ]

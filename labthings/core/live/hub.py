@@ -1,9 +1,10 @@
 """The event hub: what changes (tasks, properties, Thing events) fans out to watchers.
 
 Publishing never blocks and never waits for a watcher: each subscription has a bounded
-queue, and a watcher that falls behind loses the oldest updates and is told how many it
-missed. Every event gets an id, increasing across the hub; a bounded replay buffer lets a
-watcher that reconnects resume after the last id it saw (SSE's `Last-Event-ID`).
+queue, and a watcher that falls behind loses the least needed events (progress updates
+first, final records last) and is told how many it missed. Every event gets an id,
+increasing across the hub; a bounded replay buffer lets a watcher that reconnects resume
+after the last id it saw (SSE's `Last-Event-ID`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ class Missed:
 Filter = Callable[[Event], bool]
 
 
+def _is_progress_update(event: Event) -> bool:
+    return event.topic.startswith("task/") and event.kind == "update"
+
+
+def _is_not_final_record(event: Event) -> bool:
+    return not (event.topic.startswith("task/") and event.kind == "record")
+
+
 class Subscription:
     """A watcher's bounded queue of events; `get()` them, `close()` when done."""
 
@@ -53,17 +62,25 @@ class Subscription:
         self.closed = False
 
     def _offer(self, event: Event) -> None:
-        """Queue `event` (hub lock held); when full, drop the oldest that is not a task's
-        final record (those say how an invocation ended, and come once) and count it."""
+        """Queue `event` (hub lock held); when full, drop one queued event and count it.
+
+        The one dropped is the oldest task progress update (a later update or the final
+        record supersedes it), else the oldest event that is not a task's final record
+        (those say how an invocation ended, and come once), else the oldest.
+        """
         if len(self._queue) >= self._size:
-            droppable = next(
-                (index for index, queued in enumerate(self._queue) if queued.kind != "record"),
-                0,
-            )
-            del self._queue[droppable]
+            del self._queue[self._least_needed()]
             self._missed += 1
         self._queue.append(event)
         self._ready.notify()
+
+    def _least_needed(self) -> int:
+        """Index of the queued event a full queue gives up first (see `_offer`)."""
+        for droppable in (_is_progress_update, _is_not_final_record):
+            for index, queued in enumerate(self._queue):
+                if droppable(queued):
+                    return index
+        return 0
 
     def get(self, timeout: float) -> Event | Missed | None:
         """The next event, a `Missed` marker if updates were dropped, or None on timeout."""
