@@ -14,17 +14,27 @@ import concurrent.futures
 import ipaddress
 import re
 import socket
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import ifaddr
 from zeroconf import Error as ZeroconfError
 from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, Zeroconf
 
-from labthings.discovery.records import SERVICE_TYPES, instance_name, txt_records
+from labthings.discovery.records import (
+    SERVICE_TYPES,
+    instance_name,
+    numbered_name,
+    txt_records,
+)
 
 __all__ = ["AdvertiseError", "Advertiser", "advertised_addresses"]
 
 _LOOPBACK = "127.0.0.1"
 _REGISTER_WAIT = 15.0  # seconds: probing and announcing take about two
+_ASK_WAIT_MS = 250  # for an answer to "who has this name?" (on one PC it takes 1 ms)
+_NUMBERS_TRIED = 20
+_T = TypeVar("_T")
 
 
 class AdvertiseError(Exception):
@@ -55,6 +65,37 @@ def advertised_addresses(host: str) -> tuple[list[str], bool]:
     return sorted(resolved), False
 
 
+async def _taken(zeroconf: Zeroconf, name: str) -> bool:
+    """Whether a responder answers for instance `name` of either service."""
+    infos = [ServiceInfo(service, f"{name}.{service}") for service in SERVICE_TYPES]
+    answers = await asyncio.gather(*(info.async_request(zeroconf, _ASK_WAIT_MS) for info in infos))
+    return any(answers)
+
+
+async def _free_name(zeroconf: Zeroconf, name: str) -> str:
+    """`name`, or the first of `name (2)`, `name (3)`... that no responder answers for.
+
+    Asked from a unicast (ephemeral port) instance, whose answers come straight back to
+    it: probing from port 5353 alone misses a server on the same PC, as several sockets
+    share that port and the kernel hands a unicast answer to any one of them.
+    """
+    for candidate in [name] + [numbered_name(name, n) for n in range(2, _NUMBERS_TRIED + 1)]:
+        if not await _taken(zeroconf, candidate):
+            return candidate
+    return name  # zeroconf's own probing renames it as a last resort
+
+
+def _run(zeroconf: Zeroconf, work: Coroutine[Any, Any, _T]) -> _T:
+    """Run `work` in `zeroconf`'s own event loop (a thread of its own), for at most
+    `_REGISTER_WAIT` seconds (concurrent.futures.TimeoutError past that)."""
+    assert zeroconf.loop is not None  # set once the instance is made
+    running = asyncio.run_coroutine_threadsafe(work, zeroconf.loop)
+    try:
+        return running.result(_REGISTER_WAIT)
+    finally:
+        running.cancel()  # nothing if it finished
+
+
 async def _register(zeroconf: Zeroconf, infos: list[ServiceInfo]) -> None:
     """Register every service at once (each probe for its name takes over a second)."""
     announcing = await asyncio.gather(
@@ -73,7 +114,7 @@ class Advertiser:
         self.host = host
         self.port = port
         self.name = ""
-        """The instance name registered (zeroconf adds a number if it was taken)."""
+        """The instance name registered (with a number if another server had it)."""
         self.local_only = False
         self._zeroconf: Zeroconf | None = None
 
@@ -82,29 +123,26 @@ class Advertiser:
         addresses, self.local_only = advertised_addresses(self.host)
         interfaces = [_LOOPBACK] if self.local_only else InterfaceChoice.All
         hostname = socket.gethostname().split(".")[0] or "labthings"
-        name = instance_name(self.title, hostname)
         server = f"{re.sub(r'[^a-z0-9-]+', '-', hostname.lower())}-labthings-{self.port}.local."
-        infos = [
-            ServiceInfo(
-                service,
-                f"{name}.{service}",
-                port=self.port,
-                properties=txt_records(service, self.title, self.description),
-                parsed_addresses=addresses,
-                server=server,
-            )
-            for service in SERVICE_TYPES
-        ]
         try:
-            zeroconf = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
-            self._zeroconf = zeroconf
-            assert zeroconf.loop is not None  # zeroconf runs its own loop in a thread
-            registration = _register(zeroconf, infos)
-            registering = asyncio.run_coroutine_threadsafe(registration, zeroconf.loop)
+            asking = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only, unicast=True)
             try:
-                registering.result(_REGISTER_WAIT)
+                name = _run(asking, _free_name(asking, instance_name(self.title, hostname)))
             finally:
-                registering.cancel()  # nothing if it finished
+                asking.close()
+            infos = [
+                ServiceInfo(
+                    service,
+                    f"{name}.{service}",
+                    port=self.port,
+                    properties=txt_records(service, self.title, self.description),
+                    parsed_addresses=addresses,
+                    server=server,
+                )
+                for service in SERVICE_TYPES
+            ]
+            self._zeroconf = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+            _run(self._zeroconf, _register(self._zeroconf, infos))
         except (OSError, ZeroconfError, concurrent.futures.TimeoutError) as error:
             self.close()
             reason = str(error) or type(error).__name__

@@ -24,6 +24,7 @@ __all__ = [
     "SERVICE_TYPES",
     "WOT_SERVICE",
     "instance_name",
+    "numbered_name",
     "root_path",
     "txt_records",
 ]
@@ -42,6 +43,13 @@ def instance_name(title: str, host: str) -> str:
     room = max(_LABEL_BYTES - len(suffix.encode()), 8)
     shortened = title.encode()[:room].decode(errors="ignore").strip() or "labthings"
     return (shortened + suffix).encode()[:_LABEL_BYTES].decode(errors="ignore")
+
+
+def numbered_name(name: str, number: int) -> str:
+    """Instance `name` with `number` added (`Lab on pc (2)`), still within a DNS label."""
+    suffix = f" ({number})"
+    room = _LABEL_BYTES - len(suffix.encode())
+    return name.encode()[:room].decode(errors="ignore").rstrip() + suffix
 
 
 def txt_records(service: str, title: str, description: str) -> dict[str, str]:

@@ -107,7 +107,7 @@ def test_two_servers_of_one_title_are_both_found(demo: ServedLab) -> None:
         listed = [server for server in discover(3.0) if server.title == "Demo microscope"]
         names = {server.url: server.name for server in listed}
         assert {demo.url, other.url} <= set(names)
-        assert names[demo.url] != names[other.url]  # the second got a number
+        assert names[other.url] == f"{names[demo.url]} (2)"  # the second got a number
     finally:
         assert other.stop() == 0, other.output
     # Its records went with it: a browser started now hears only the first.

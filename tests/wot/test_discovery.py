@@ -19,6 +19,7 @@ from labthings.discovery.records import (
     LABTHING_SERVICE,
     WOT_SERVICE,
     instance_name,
+    numbered_name,
     root_path,
     txt_records,
 )
@@ -49,6 +50,10 @@ def test_instance_names_fit_a_dns_label() -> None:
     long = instance_name("Mikroskopie-Labor Süd " * 10, "lab-pc")
     assert len(long.encode()) <= 63 and long.endswith(" on lab-pc")
     long.encode().decode()  # never cut inside a character
+    assert numbered_name("Demo microscope on lab-pc", 2) == "Demo microscope on lab-pc (2)"
+    second = numbered_name(long, 12)
+    assert len(second.encode()) <= 63 and second.endswith(" (12)")
+    second.encode().decode()
 
 
 def test_addresses_follow_where_the_server_listens(monkeypatch: pytest.MonkeyPatch) -> None:
