@@ -106,3 +106,76 @@ def test_a_failed_batch_fails_each_of_its_writes_and_the_next_batch_works(
     assert counted.stored() == []
     counted.insert(2, "later")
     assert counted.stored() == [(2, "later")]
+
+
+class LoneWrites:
+    """A GroupCommit whose writes note whether a transaction was open, and whose
+    `after_batch` can be made due or failing."""
+
+    def __init__(self, path: Path) -> None:
+        self.inner = Counted(path)
+        self.in_transaction: list[bool] = []
+        self.due = False
+        self.after_fails = False
+        self.failed = 0
+        self.writes = GroupCommit(
+            self.inner.db,
+            self.inner.lock,
+            after_batch=self._after,
+            after_batch_due=lambda: self.due,
+            failed=self._failed,
+        )
+
+    def _after(self) -> None:
+        self.inner.batches += 1
+        if self.after_fails:
+            raise sqlite3.OperationalError("no room for the work after the batch")
+
+    def _failed(self) -> None:
+        self.failed += 1
+
+    def insert(self, n: int, who: str) -> int:
+        def write() -> None:
+            self.in_transaction.append(self.inner.db.in_transaction)
+            self.inner.db.execute("INSERT INTO rows VALUES (?, ?)", (n, who))
+
+        return self.writes.queue(write, one_statement=True)
+
+
+@pytest.fixture
+def lone(tmp_path: Path) -> LoneWrites:
+    return LoneWrites(tmp_path / "rows.sqlite3")
+
+
+def test_a_lone_single_statement_write_is_committed_without_a_transaction(
+    lone: LoneWrites,
+) -> None:
+    lone.writes.wait(lone.insert(1, "alone"))
+    assert lone.inner.stored() == [(1, "alone")]
+    assert lone.in_transaction == [False] and lone.inner.batches == 0  # nothing was due
+    lone.due = True
+    lone.writes.wait(lone.insert(2, "then the work after it"))
+    assert lone.inner.stored() == [(1, "alone"), (2, "then the work after it")]
+    assert lone.inner.batches == 1
+
+
+def test_single_statement_writes_queued_together_share_one_transaction(lone: LoneWrites) -> None:
+    tickets = [lone.insert(n, f"w{n}") for n in range(3)] + [lone.insert(0, "duplicate")]
+    for ticket in tickets:
+        with pytest.raises(sqlite3.IntegrityError):
+            lone.writes.wait(ticket)  # the batch failed as a whole
+    assert lone.in_transaction == [True] * 4
+    assert lone.inner.stored() == [] and lone.failed == 1
+
+
+def test_a_failed_lone_write_fails_its_writer_and_a_failed_after_batch_does_not(
+    lone: LoneWrites, caplog: pytest.LogCaptureFixture
+) -> None:
+    lone.writes.wait(lone.insert(1, "first"))
+    with pytest.raises(sqlite3.IntegrityError):
+        lone.writes.wait(lone.insert(1, "duplicate"))
+    assert lone.failed == 1
+    lone.due, lone.after_fails = True, True
+    lone.writes.wait(lone.insert(2, "stored though the work after it failed"))
+    assert [n for n, _ in lone.inner.stored()] == [1, 2]
+    assert lone.failed == 2 and "the next commit retries it" in caplog.text

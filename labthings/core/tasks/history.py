@@ -139,7 +139,11 @@ class History:
         self._count_finished()
         self._evicted_with_blobs: list[str] = []  # by the batch being committed
         self._writes = GroupCommit(
-            self._db, self._lock, after_batch=self._evict_in_batch, failed=self._rolled_back
+            self._db,
+            self._lock,
+            after_batch=self._evict_in_batch,
+            after_batch_due=self._evict_due,
+            failed=self._rolled_back,
         )
         self._oldest: float | None = None
         """No later than the oldest finished row finished (None: there is none), so that
@@ -210,7 +214,7 @@ class History:
             )
             self._next_seq = max(self._next_seq, seq + 1)
 
-        return self._writes.queue(insert)
+        return self._writes.queue(insert, one_statement=True)
 
     def stored(self, ticket: int) -> None:
         """Return once the write `add` gave `ticket` for is committed (raise if it failed)."""
@@ -223,7 +227,7 @@ class History:
         def delete() -> None:
             self._db.execute("DELETE FROM invocations WHERE id = ?", (task_id,))
 
-        self._writes.write(delete)
+        self._writes.write(delete, one_statement=True)
         self._forget_blobs()
 
     def finish(
@@ -236,7 +240,8 @@ class History:
         """
         finished_at = self._clock()
         self._writes.write(
-            lambda: self._store_final(seq, version, record, finished_at, extra_bytes, text)
+            lambda: self._store_final(seq, version, record, finished_at, extra_bytes, text),
+            one_statement=True,
         )
         self._forget_blobs()
 
@@ -285,7 +290,7 @@ class History:
         while self._finished_count:
             excess = self._finished_count - self._max_count
             if excess <= 0 and self._finished_bytes <= self._max_bytes:
-                if self._oldest_known and (self._oldest is None or self._oldest >= oldest_allowed):
+                if self._known_young_enough(oldest_allowed):
                     return with_blobs
                 row = self._db.execute(
                     "SELECT finished_at FROM invocations"
@@ -314,13 +319,25 @@ class History:
         self._oldest, self._oldest_known = None, True
         return with_blobs
 
+    def _evict_due(self) -> bool:
+        """Whether `_evict_locked` would delete or ask anything (no query: the counts)."""
+        if not self._finished_count:
+            return False
+        if self._finished_count > self._max_count or self._finished_bytes > self._max_bytes:
+            return True
+        return not self._known_young_enough(self._clock() - self._max_age)
+
+    def _known_young_enough(self, oldest_allowed: float) -> bool:
+        """Whether the rows are known, without a query, to have finished since `oldest_allowed`."""
+        return self._oldest_known and (self._oldest is None or self._oldest >= oldest_allowed)
+
     def _evict_in_batch(self) -> None:
         """Evict within a batch's transaction; its blobs go once it is committed."""
         self._evicted_with_blobs.extend(self._evict_locked())
 
     def evict(self) -> None:
         """Apply the bounds now (age passes even when nothing finishes)."""
-        self._writes.write(lambda: None)
+        self._writes.write(lambda: None, one_statement=True)  # no statement: just the bounds
         self._forget_blobs()
 
     def _forget_blobs(self) -> None:
