@@ -19,12 +19,12 @@ request's `REMOTE_USER` (`request.remote_user`), as WSGI has it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from flask import Request, Response
 
-from labthings.core.access.tokens import TokenStore
+from labthings.core.access.tokens import Token, Tokens, TokenStore
 from labthings.core.describe.operations import Target, problem_response
 from labthings.http.problems import problem
 from labthings.http.ui import prefers_html
@@ -74,22 +74,14 @@ def token_check(
             return None
         if endpoint == "index" and prefers_html(request):
             return None  # a browser opening / is sent on to the web page, which asks
-        given = _bearer(request.environ.get("HTTP_AUTHORIZATION"))
-        if endpoint in stream_endpoints and QUERY_PARAMETER in request.args:
-            if given is not None:
-                return _malformed(
-                    f"send the access token once, in the Authorization header or as"
-                    f" ?{QUERY_PARAMETER}=, not both"
-                )
-            given = request.args[QUERY_PARAMETER]
-        if given is None:
-            return _refuse(401, f"this server needs an access token: {_HOW}", _CHALLENGE)
-        if not _TOKEN_SYNTAX.fullmatch(given):
-            return _malformed(f"the access token is missing or is not one token: {_HOW}")
-        token = current.verify(given)
+        header = request.environ.get("HTTP_AUTHORIZATION")
+        in_query = endpoint in stream_endpoints and QUERY_PARAMETER in request.args
+        token = None if header is None or in_query else current.recall(header)
         if token is None:
-            detail = f"the access token is not valid (it may have been revoked): {_HOW}"
-            return _refuse(401, detail, f'{_CHALLENGE}, error="invalid_token"')
+            identified = _identify(current, header, request.args if in_query else None)
+            if isinstance(identified, Response):
+                return identified
+            token = identified
         if request.environ["REQUEST_METHOD"] not in _READ_METHODS and not token.may_control:
             return _refuse(
                 403,
@@ -102,6 +94,31 @@ def token_check(
         return None
 
     return check
+
+
+def _identify(
+    current: Tokens, header: str | None, query: Mapping[str, str] | None
+) -> Token | Response:
+    """The token a request carries in its `Authorization` `header` or, for a stream
+    whose `query` has one, there; else the problem that refuses the request. A header
+    that passes is remembered (`Tokens.recall`)."""
+    given = _bearer(header)
+    if query is not None:
+        if given is not None:
+            return _malformed(
+                f"send the access token once, in the Authorization header or as"
+                f" ?{QUERY_PARAMETER}=, not both"
+            )
+        given = query[QUERY_PARAMETER]
+    if given is None:
+        return _refuse(401, f"this server needs an access token: {_HOW}", _CHALLENGE)
+    if not _TOKEN_SYNTAX.fullmatch(given):
+        return _malformed(f"the access token is missing or is not one token: {_HOW}")
+    token = current.verify(given, remember_as=None if query is not None else header)
+    if token is None:
+        detail = f"the access token is not valid (it may have been revoked): {_HOW}"
+        return _refuse(401, detail, f'{_CHALLENGE}, error="invalid_token"')
+    return token
 
 
 def _bearer(header: str | None) -> str | None:

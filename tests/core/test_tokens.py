@@ -78,6 +78,32 @@ def test_every_stored_digest_is_compared_even_after_a_match(
     assert len(calls) == 3
 
 
+def test_a_credential_that_passed_is_recalled_until_the_file_changes(tmp_path: Path) -> None:
+    server = TokenStore(tmp_path)
+    command = TokenStore(tmp_path)
+    token = command.create("alice", "control")
+    header = f"Bearer {token}"
+    current = server.current()
+    assert current.recall(header) is None
+    assert current.verify("lt_wrong", remember_as="Bearer lt_wrong") is None
+    assert current.recall("Bearer lt_wrong") is None  # a failure is never remembered
+    assert current.verify(token, remember_as=header) is not None
+    recalled = current.recall(header)
+    assert recalled is not None and recalled.name == "alice"
+    assert "lt_" not in repr(current)  # never shown, should a snapshot be logged
+    command.revoke("alice")
+    assert server.current().recall(header) is None  # a new snapshot remembers nothing
+    assert server.verify(token) is None
+
+
+def test_a_snapshot_remembers_a_bounded_number_of_credentials(store: TokenStore) -> None:
+    token = store.create("alice", "read")
+    current = store.current()
+    for spaces in range(tokens_module._REMEMBERED + 10):
+        assert current.verify(token, remember_as="Bearer" + " " * (spaces + 1) + token)
+    assert len(current._passed) == tokens_module._REMEMBERED
+
+
 def test_a_running_store_sees_new_and_revoked_tokens_at_once(tmp_path: Path) -> None:
     server = TokenStore(tmp_path)  # the server's store, kept for its whole run
     command = TokenStore(tmp_path)  # what `labthings token ...` uses
