@@ -192,7 +192,10 @@ HOW = (
     " idle, RSS again (growth), then list p50 and size. Each of W4, each W5 burst, and"
     " W6 starts on a fresh server.",
     "Everything runs on loopback; the load generators are separate processes"
-    " (`bench/loadgen.py`, standard library only).",
+    " (`bench/loadgen.py`, standard library only). labthings keeps its request threads"
+    " on one CPU picked by process id, and the floor does the same: each such server is"
+    " started again until it has the same CPU as the others (the last one), so that no"
+    " ratio between them depends on which CPU each drew.",
 )
 
 

@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FLOOR_CPU_VARIABLE",
     "REPO",
+    "SHARED_CPU",
     "SYSTEMS",
     "Server",
     "ServerDidNotStart",
@@ -50,6 +52,12 @@ PEERS = REPO / "bench" / "peers"
 # included); copying keeps pip's in-tree build from writing into the repository.
 _REPO_FILES = ("labthings", "devices", "setup.cfg", "pyproject.toml", "README.md")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+SHARED_CPU = _CPUS[-1] if len(_CPUS) > 1 else None
+"""The CPU every system that pins its request threads gets (None: nothing is pinned)."""
+FLOOR_CPU_VARIABLE = "FLOOR_CPU"
+"""How the floor (bench/peers/flask_floor_app.py) is told `SHARED_CPU`."""
+_CPU_DRAWS = 12
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class System:
     sleep_path: str | None = None
     list_path: str | None = None
     notes: str = ""
+    pins_threads: bool = False
+    """Its request threads share one CPU, picked by process id (see `start`)."""
 
     @property
     def has_actions(self) -> bool:
@@ -97,6 +107,7 @@ SYSTEMS = (
         notes="`labthings serve` (granian, up to 1024 threads, request and task threads on one "
         "CPU), history in SQLite in a fresh "
         "data folder; a POST waits up to 1 s for the result; keeps 1000 finished records",
+        pins_threads=True,
     ),
     System(
         name="labthings-ephemeral",
@@ -108,6 +119,7 @@ SYSTEMS = (
         sleep_path="/bench/actions/sleep",
         list_path="/actions?limit=100",
         notes="the same with `--ephemeral`: the history in memory (W1-W3 only)",
+        pins_threads=True,
     ),
     System(
         name="python-labthings",
@@ -148,6 +160,7 @@ SYSTEMS = (
         property_path="/bench/properties/value",
         notes="one Flask 3 route on granian with labthings' settings, its threads on one "
         "CPU as labthings' are",
+        pins_threads=True,
     ),
 )
 
@@ -228,13 +241,24 @@ class Server:
         self._log = self.log_path.open("w")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        environment = dict(os.environ)
+        if SHARED_CPU is not None:
+            environment[FLOOR_CPU_VARIABLE] = str(SHARED_CPU)  # only the floor reads it
         self.process = subprocess.Popen(
             system.command(python, self.port, workdir),
             cwd=workdir,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            env=environment,
         )
+
+    def on_shared_cpu(self) -> bool:
+        """Whether this server's threads share `SHARED_CPU` (always, if none is shared):
+        `labthings serve` picks its CPU as `sorted(CPUs)[pid % len(CPUs)]`."""
+        if SHARED_CPU is None or self.system.name == "flask-floor":
+            return True  # the floor is told its CPU
+        return _CPUS[self.process.pid % len(_CPUS)] == SHARED_CPU
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until the property answers 200; raise (with the log) if it never does."""
@@ -287,13 +311,24 @@ class ServerDidNotStart(RuntimeError):
 
 
 def start(system: System, python: Path, workdir: Path, attempts: int = 3) -> Server:
-    """A ready server; retries on a fresh port if the process exited (port taken)."""
+    """A ready server; retries on a fresh port if the process exited (port taken).
+
+    A server that keeps its threads on one CPU is started again until it has drawn
+    `SHARED_CPU` (half of the starts do on two CPUs, at most `_CPU_DRAWS`), so that two
+    such systems never differ by which CPU each drew: on a shared machine one CPU can be
+    busier than the other for minutes."""
+    draws = 0
     for attempt in range(1, attempts + 1):
-        server = Server(system, python, workdir)
-        try:
-            server.wait_ready()
-            return server
-        except ServerDidNotStart as error:
-            if attempt == attempts or not error.exited:
-                raise
+        while True:
+            server = Server(system, python, workdir)
+            try:
+                server.wait_ready()
+            except ServerDidNotStart as error:
+                if attempt == attempts or not error.exited:
+                    raise
+                break
+            draws += 1
+            if not system.pins_threads or server.on_shared_cpu() or draws >= _CPU_DRAWS:
+                return server
+            server.stop()
     raise AssertionError("unreachable")

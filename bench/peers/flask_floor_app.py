@@ -5,8 +5,9 @@ Run with a venv holding Flask 3 and granian: `python flask_floor_app.py PORT`.
 answers it. Nothing else: no validation framework, no records, no docs.
 
 Like `labthings serve` (labthings/core/cpus.py), each thread moves to one CPU of the
-process before its first request, and threads waiting for the GIL ask for it every
-20 ms (labthings/serving/gil.py), so that the floor gains what labthings gains from them.
+process before its first request (`FLOOR_CPU`, if the benchmark names one), and threads
+waiting for the GIL ask for it every 20 ms (labthings/serving/gil.py), so that the floor
+gains what labthings gains from them.
 """
 
 import os
@@ -22,6 +23,8 @@ state = {"value": 0.0}
 _pinned = threading.local()
 _cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 _cpu = _cpus[os.getpid() % len(_cpus)] if len(_cpus) > 1 else None
+if os.environ.get("FLOOR_CPU", "").isdigit() and int(os.environ["FLOOR_CPU"]) in _cpus:
+    _cpu = int(os.environ["FLOOR_CPU"])  # the benchmark's choice, shared with labthings
 _flask_wsgi_app = app.wsgi_app
 
 
