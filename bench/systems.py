@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -254,11 +255,18 @@ class Server:
         )
 
     def on_shared_cpu(self) -> bool:
-        """Whether this server's threads share `SHARED_CPU` (always, if none is shared):
-        `labthings serve` picks its CPU as `sorted(CPUs)[pid % len(CPUs)]`."""
+        """Whether this ready server's threads share `SHARED_CPU` (always, if none is
+        shared, or if it pins nothing): the floor is told its CPU, and `labthings serve`
+        logs the one it picked ("... share CPU N") just before its "serving" line."""
         if SHARED_CPU is None or self.system.name == "flask-floor":
-            return True  # the floor is told its CPU
-        return _CPUS[self.process.pid % len(_CPUS)] == SHARED_CPU
+            return True
+        deadline = time.monotonic() + 5
+        log = self.log_path.read_text(errors="replace")
+        while "serving" not in log and time.monotonic() < deadline:
+            time.sleep(0.02)
+            log = self.log_path.read_text(errors="replace")
+        picked = re.search(r"share CPU (\d+)", log)
+        return picked is None or int(picked.group(1)) == SHARED_CPU
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until the property answers 200; raise (with the log) if it never does."""
@@ -314,7 +322,7 @@ def start(system: System, python: Path, workdir: Path, attempts: int = 3) -> Ser
     """A ready server; retries on a fresh port if the process exited (port taken).
 
     A server that keeps its threads on one CPU is started again until it has drawn
-    `SHARED_CPU` (half of the starts do on two CPUs, at most `_CPU_DRAWS`), so that two
+    `SHARED_CPU` (at most `_CPU_DRAWS` starts; see `on_shared_cpu`), so that two
     such systems never differ by which CPU each drew: on a shared machine one CPU can be
     busier than the other for minutes."""
     draws = 0
@@ -331,4 +339,7 @@ def start(system: System, python: Path, workdir: Path, attempts: int = 3) -> Ser
             if not system.pins_threads or server.on_shared_cpu() or draws >= _CPU_DRAWS:
                 return server
             server.stop()
+            # Each start takes the same number of process and thread ids, so the next
+            # server would draw the same CPU again: one more id moves it on.
+            subprocess.run([sys.executable, "-c", ""], check=True)
     raise AssertionError("unreachable")
