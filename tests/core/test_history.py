@@ -16,8 +16,10 @@ from core_helpers import WAIT, FakeClock, finish, invoke, serve, wait_until
 
 from labthings import Thing, action, cancellable_sleep
 from labthings.core.settings import Settings
-from labthings.core.tasks.history import History
+from labthings.core.tasks import started as started_module
+from labthings.core.tasks.history import STARTED_SUFFIX, History
 from labthings.core.tasks.runner import TaskRunner
+from labthings.core.tasks.started import StartedLog
 from labthings.core.things.blob import Blob
 from labthings.core.things.persistence import STATE_FILE
 from labthings.core.things.registry import ThingEntry
@@ -217,6 +219,90 @@ def test_eviction_by_count_age_and_bytes(tmp_path: Path, entry: ThingEntry) -> N
         assert not (tmp_path / "blobs" / big["id"]).exists() or big["outputMediaType"] is None
     finally:
         runner.close()
+
+
+def test_an_evicted_record_does_not_come_back_after_a_crash(
+    tmp_path: Path, entry: ThingEntry
+) -> None:
+    runner = runner_in(tmp_path, history_max_count=3)
+    ids = [finish(invoke(runner, entry, "quick", {"n": n}))["id"] for n in range(10)]
+    # The process dies here; the started log still holds a line for each of the ten.
+    reopened = runner_in(tmp_path, history_max_count=3)
+    try:
+        assert reopened.interrupted == 0
+        assert [r["id"] for r in reopened.page(limit=100).records] == list(reversed(ids[7:]))
+    finally:
+        reopened.close()
+        runner.close()
+
+
+def test_the_started_log_keeps_only_the_live_lines(
+    tmp_path: Path, entry: ThingEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(started_module, "COMPACT_BYTES", 4096)
+    runner = runner_in(tmp_path)
+    log = tmp_path / (STATE_FILE + STARTED_SUFFIX)
+    try:
+        running = invoke(runner, entry, "slow", {})
+        sizes = []
+        for n in range(200):  # about 80 kB of lines
+            finish(invoke(runner, entry, "quick", {"n": n}))
+            sizes.append(log.stat().st_size)
+        assert max(sizes) < 3 * 4096
+        kept = StartedLog(log)
+        assert running.seq in kept.read()  # with the quick ones since the last rewrite
+        kept.close()
+        # A crash now: the one running is found, and only it.
+        reopened = runner_in(tmp_path)
+        try:
+            assert reopened.interrupted == 1
+            assert reopened.get(running.id).snapshot()["status"] == "error"
+            assert len(reopened.page(limit=1000).records) == 201
+        finally:
+            reopened.close()
+    finally:
+        running.cancel()
+        runner.shutdown(WAIT)
+        runner.close()
+
+
+def test_rows_an_earlier_version_left_unfinished_end_interrupted_or_resume(
+    tmp_path: Path,
+) -> None:
+    def unfinished_row(seq: int, task_id: str) -> tuple[Any, ...]:
+        record = {"id": task_id, "thing": "lab", "action": "slow", "status": "running"}
+        text = json.dumps(record)
+        return (seq, task_id, "lab", "slow", "unfinished", len(text), 0, text)
+
+    History(tmp_path / STATE_FILE, max_count=10, max_age=3600, max_bytes=10**9).close()
+    earlier = sqlite3.connect(tmp_path / STATE_FILE, isolation_level=None)
+    earlier.executemany(
+        "INSERT INTO invocations (seq, id, thing, action, status, size, version, record)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [unfinished_row(1, "died"), unfinished_row(2, "remote")],
+    )
+    earlier.close()
+    for _ in range(2):  # the resumable one stays so across restarts
+        history = History(
+            tmp_path / STATE_FILE,
+            max_count=10,
+            max_age=3600,
+            max_bytes=10**9,
+            resumable={"remote"},
+        )
+        try:
+            died, remote = history.get("died"), history.get("remote")
+            assert died is not None and died.record["status"] == "error"
+            assert remote is not None and (remote.seq, remote.record["status"]) == (2, "running")
+            assert [
+                seq
+                for seq, _ in history.newest_first(
+                    thing=None, action=None, statuses=(), before=None, batch=10
+                )
+            ] == [1]
+            assert history.next_seq() == 3
+        finally:
+            history.close()
 
 
 def test_a_full_history_is_cut_below_its_count_by_a_fiftieth_oldest_first(

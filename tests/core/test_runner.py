@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -483,13 +483,13 @@ def test_an_invocation_that_cannot_be_stored_is_refused_and_never_runs(
     blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
 
-    def disk_failed(ticket: int) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
+    def disk_full(history: History, seq: int, record: dict[str, Any]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(History, "stored", lambda history, ticket: disk_failed(ticket))
-    with pytest.raises(sqlite3.OperationalError):
+    monkeypatch.setattr(History, "add", disk_full)
+    with pytest.raises(OSError, match="No space"):
         invoke(runner, entry, "record", {"label": "queued, not stored"})
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(OSError, match="No space"):
         invoke(runner, entry, "quick", {})  # one that would run at once, too
     monkeypatch.undo()
     gates["g"].set()

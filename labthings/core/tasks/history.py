@@ -1,11 +1,14 @@
 """The invocation history, in SQLite: durable, bounded, and listed newest first.
 
-Every invocation gets a row when it is started (status `unfinished`), and its final
-record replaces it before anyone is told the invocation has ended, so a `kill -9` loses
-no record a client saw finish. On opening, rows still `unfinished` (the server died
-while they were pending or running) become `error` records with a problem of type
-`urn:labthings:problem:interrupted`, except those named `resumable` (remote jobs, which
-go on being checked after a restart).
+Every invocation is written to the started log (`started.py`, a line beside the
+database) before it runs, and gets its row in the database, its final record, before
+anyone is told it has ended: a `kill -9` loses no record a client saw finish, and an
+instant action costs one commit. On opening, invocations started but without a row (the
+server died while they were pending or running) get `error` records with a problem of
+type `urn:labthings:problem:interrupted`, except those named `resumable` (remote jobs,
+which go on being checked after a restart, and whose records the history gives until
+they end). The history lists only finished invocations; the caller splices in its live
+ones.
 
 Finished rows are evicted oldest-finished first beyond a count, an age and a byte
 budget; their blobs go with them. `path=None` keeps the history in memory (SQLite's
@@ -18,9 +21,10 @@ survives the process being killed (what `kill -9` and crashes do), and costs no 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +33,14 @@ from labthings.core.database import Checkpointer, open_database
 from labthings.core.group_commit import GroupCommit
 from labthings.core.jsonvalues import json_text, now_utc
 from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
+from labthings.core.tasks.started import StartedLog
 
-__all__ = ["CompletedInput", "History", "StoredRecord", "UNFINISHED"]
+__all__ = ["CompletedInput", "History", "StoredRecord"]
 
-UNFINISHED = "unfinished"
-"""The status column of a row whose invocation has not ended."""
+_logger = logging.getLogger(__name__)
+
+STARTED_SUFFIX = "-started"
+"""The started log is the database file's name with this added."""
 
 INTERRUPTED = {
     "type": "urn:labthings:problem:interrupted",
@@ -41,6 +48,9 @@ INTERRUPTED = {
     "detail": "the server process ended (a crash, kill or power cut) while it was "
     "pending or running; it did not complete",
 }
+
+_SEQS_PER_QUERY = 500
+_AFTER_EVERY_SEQ = 2**63 - 1
 
 COUNT_SLACK = 50
 """A history past its count bound is cut to 1/COUNT_SLACK below it (1000 finished kept
@@ -75,8 +85,9 @@ DROP INDEX IF EXISTS invocations_unfinished;
 """
 
 _UNFINISHED_ROWS = (
-    # Every row's seq, from one index, less the finished rows', from the other: two
-    # index scans, where asking for `finished_at IS NULL` would read the whole table.
+    # Rows an earlier version wrote at start (none are written now). Every row's seq,
+    # from one index, less the finished rows', from the other: two index scans, where
+    # asking for `finished_at IS NULL` would read the whole table.
     "SELECT seq, id, version, record FROM invocations WHERE seq IN ("
     "SELECT seq FROM invocations INDEXED BY invocations_listing EXCEPT "
     "SELECT seq FROM invocations INDEXED BY invocations_finished WHERE finished_at IS NOT NULL)"
@@ -133,6 +144,15 @@ class History:
         self._lock = threading.Lock()
         self._db = open_database(path, _SCHEMA)
         self._checkpointer = None if path is None else Checkpointer(self._db, path)
+        self._started_lock = threading.Lock()  # taken inside `_lock`, never around it
+        self._started = (
+            None if path is None else StartedLog(path.with_name(path.name + STARTED_SUFFIX))
+        )
+        self._unfinished: dict[int, tuple[str, str]] = {}
+        """seq: (id, first record's JSON) of each invocation in the started log still
+        without a row (nothing is kept for an in-memory history)."""
+        self._unfinished_ids: dict[str, int] = {}
+        self._unfinished_bytes = 0
         (self._next_seq,) = self._db.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations"
         ).fetchone()
@@ -173,68 +193,109 @@ class History:
         return int(self._next_seq)
 
     def _recover(self, resumable: frozenset[str]) -> int:
-        """End every unfinished row but the `resumable` as `error`/interrupted, stamped now;
-        how many there were."""
+        """End every invocation started and unfinished (in the started log without a row,
+        or in a row an earlier version left unfinished) as `error`/interrupted, stamped
+        now, except the `resumable`, which stay in the started log; how many ended."""
+        started = {} if self._started is None else self._started.read()
+        finished = self._finished_among(started)
+        legacy = {seq: text for seq, _, _, text in self._db.execute(_UNFINISHED_ROWS)}
+        pending = {seq: text for seq, text in started.items() if seq not in finished} | legacy
+        ended: list[tuple[int, dict[str, Any]]] = []
+        for seq, text in sorted(pending.items()):
+            try:
+                record = json.loads(text)
+            except ValueError:
+                _logger.error("invocation %d's first record is unreadable: it is lost", seq)
+                continue
+            if record["id"] in resumable:
+                self._note_unfinished(seq, record["id"], text)
+            else:
+                ended.append((seq, record))
         now = now_utc()
-        rows = [
-            (seq, task_id, version, text)
-            for seq, task_id, version, text in self._db.execute(_UNFINISHED_ROWS)
-            if task_id not in resumable
-        ]
 
         def end_them() -> None:
-            for seq, task_id, version, text in rows:
-                self._on_evict(task_id)  # a blob its output was stored in as it died
-                record = json.loads(text)
+            for seq, record in ended:
+                self._on_evict(record["id"])  # a blob its output was stored in as it died
                 record.update(
                     status=TaskStatus.ERROR.value,
                     message="interrupted",
                     error=dict(INTERRUPTED),
                     timeCompleted=now.isoformat(),
                 )
-                self._store_final(seq, version + 1, record, now.timestamp())
+                self._store_final(seq, 1, record, now.timestamp())
 
-        self._writes.write(end_them)
+        self._writes.write(end_them)  # first: until it is committed, the log must keep them
+        if self._started is not None and (started or legacy):
+            self._started.rewrite(self._unfinished_texts())
+        if legacy:  # the resumable left, in the started log now
+            self._writes.write(self._delete_unfinished_rows)
+        self._next_seq = max(self._next_seq, max(pending, default=0) + 1)
         self._forget_blobs()
-        return len(rows)
+        return len(ended)
+
+    def _delete_unfinished_rows(self) -> None:
+        self._db.execute("DELETE FROM invocations WHERE finished_at IS NULL")
+
+    def _finished_among(self, seqs: Collection[int]) -> set[int]:
+        """Those of `seqs` that have a finished row."""
+        found: set[int] = set()
+        ordered = sorted(seqs)
+        for start in range(0, len(ordered), _SEQS_PER_QUERY):
+            chunk = ordered[start : start + _SEQS_PER_QUERY]
+            found.update(
+                seq
+                for (seq,) in self._db.execute(
+                    f"SELECT seq FROM invocations WHERE seq IN ({', '.join('?' * len(chunk))})"
+                    " AND finished_at IS NOT NULL",
+                    chunk,
+                )
+            )
+        return found
+
+    def _note_unfinished(self, seq: int, task_id: str, text: str) -> None:
+        """Keep what the started log holds of a live invocation (under `_started_lock`)."""
+        self._unfinished[seq] = (task_id, text)
+        self._unfinished_ids[task_id] = seq
+        self._unfinished_bytes += len(text)
+
+    def _drop_unfinished(self, seq: int) -> None:
+        """Forget a live invocation's entry, if it has one (under `_started_lock`)."""
+        entry = self._unfinished.pop(seq, None)
+        if entry is not None:
+            del self._unfinished_ids[entry[0]]
+            self._unfinished_bytes -= len(entry[1])
+
+    def _unfinished_texts(self) -> dict[int, str]:
+        return {seq: text for seq, (_, text) in self._unfinished.items()}
 
     # -- writing ------------------------------------------------------------------------
 
-    def add(self, seq: int, record: dict[str, Any]) -> int:
-        """Queue a new invocation's first record (it is unfinished); the ticket to pass to
-        `stored`. Writes are stored in the order they are queued."""
+    def add(self, seq: int, record: dict[str, Any]) -> None:
+        """Note a new invocation's first record, before it runs: when this returns, a
+        restart after a crash finds it (interrupted, if it has not finished). Raises
+        OSError if it cannot be written (then it must not run)."""
+        if self._started is None:
+            return
         text = json_text(record)
-        row = (seq, record["id"], record["thing"], record["action"], UNFINISHED, len(text), text)
+        with self._started_lock:
+            self._started.started(seq, text)
+            self._note_unfinished(seq, record["id"], text)
+            if self._started.wants_rewrite(self._unfinished_bytes):
+                self._started.rewrite(self._unfinished_texts())
 
-        def insert() -> None:
-            self._db.execute(
-                "INSERT INTO invocations (seq, id, thing, action, status, size, version, record)"
-                " VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                row,
-            )
-            self._next_seq = max(self._next_seq, seq + 1)
-
-        return self._writes.queue(insert, one_statement=True)
-
-    def stored(self, ticket: int) -> None:
-        """Return once the write `add` gave `ticket` for is committed (raise if it failed)."""
-        self._writes.wait(ticket)
-        self._forget_blobs()
-
-    def remove(self, task_id: str) -> None:
-        """Forget an invocation that never ran (its start was refused)."""
-
-        def delete() -> None:
-            self._db.execute("DELETE FROM invocations WHERE id = ?", (task_id,))
-
-        self._writes.write(delete, one_statement=True)
-        self._forget_blobs()
+    def remove(self, seq: int) -> None:
+        """Forget invocation `seq`, which never ran (its start was refused)."""
+        if self._started is None:
+            return
+        with self._started_lock:
+            self._started.retire([seq])
+            self._drop_unfinished(seq)
 
     def finish(
         self, seq: int, version: int, record: dict[str, Any], text: str, extra_bytes: int = 0
     ) -> None:
         """Commit an invocation's final record, whose JSON text is `text` (durable when
-        this returns), evicting beyond the bounds in the same transaction.
+        this returns), evicting beyond the bounds.
 
         `extra_bytes` counts what the record keeps outside the database (its blobs).
         """
@@ -243,6 +304,9 @@ class History:
             lambda: self._store_final(seq, version, record, finished_at, extra_bytes, text),
             one_statement=True,
         )
+        if self._unfinished:
+            with self._started_lock:
+                self._drop_unfinished(seq)
         self._forget_blobs()
 
     def _store_final(
@@ -257,16 +321,19 @@ class History:
         text = json_text(record) if text is None else text
         size = len(text) + extra_bytes
         self._db.execute(
-            "UPDATE invocations SET status = ?, media_type = ?, finished_at = ?, size = ?,"
-            " version = ?, record = ? WHERE seq = ?",
+            "INSERT OR REPLACE INTO invocations (seq, id, thing, action, status, media_type,"
+            " finished_at, size, version, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                seq,
+                record["id"],
+                record["thing"],
+                record["action"],
                 record["status"],
                 record.get("outputMediaType"),
                 finished_at,
                 size,
                 version,
                 text,
-                seq,
             ),
         )
         self._finished_count += 1
@@ -303,21 +370,29 @@ class History:
             deleted = self._db.execute(
                 "DELETE FROM invocations WHERE seq IN (SELECT seq FROM invocations"
                 " WHERE finished_at IS NOT NULL ORDER BY finished_at LIMIT ?)"
-                " RETURNING id, finished_at, size, media_type",
+                " RETURNING seq, id, finished_at, size, media_type",
                 (count,),
             ).fetchall()
             if not deleted:  # the counts were wrong: read them again
                 self._count_finished()
                 continue
-            for task_id, _, size, media_type in deleted:
+            self._retire(seq for seq, *_ in deleted)
+            for _, task_id, _, size, media_type in deleted:
                 self._finished_count -= 1
                 self._finished_bytes -= size
                 if media_type is not None:
                     with_blobs.append(task_id)
-            self._oldest = max(finished_at for _, finished_at, _, _ in deleted)
+            self._oldest = max(finished_at for _, _, finished_at, _, _ in deleted)
             self._oldest_known = True  # the rest finished later than any deleted
         self._oldest, self._oldest_known = None, True
         return with_blobs
+
+    def _retire(self, seqs: Iterable[int]) -> None:
+        """Note in the started log, before their deletion is committed, that these rows'
+        lines are no longer needed: else a restart would take them for unfinished."""
+        if self._started is not None:
+            with self._started_lock:
+                self._started.retire(seqs)
 
     def _evict_due(self) -> bool:
         """Whether `_evict_locked` would delete or ask anything (no query: the counts)."""
@@ -355,12 +430,20 @@ class History:
     # -- reading ------------------------------------------------------------------------
 
     def get(self, task_id: str) -> StoredRecord | None:
-        """The stored record with this id, or None."""
+        """The stored record with this id (its final one, or the first of a resumable
+        invocation not yet ended), or None."""
         with self._lock:
             row = self._db.execute(
                 "SELECT seq, version, record FROM invocations WHERE id = ?", (task_id,)
             ).fetchone()
-        return None if row is None else StoredRecord(row[0], row[1], json.loads(row[2]), row[2])
+        if row is not None:
+            return StoredRecord(row[0], row[1], json.loads(row[2]), row[2])
+        if not self._unfinished_ids:
+            return None
+        with self._started_lock:
+            seq = self._unfinished_ids.get(task_id)
+            text = None if seq is None else self._unfinished[seq][1]
+        return None if seq is None or text is None else StoredRecord(seq, 0, json.loads(text), text)
 
     def completed_since(self, thing: str, action: str, since: float) -> list[CompletedInput]:
         """The completed invocations of `thing`'s `action` finished at or after `since`,
@@ -384,13 +467,11 @@ class History:
         statuses: Collection[TaskStatus],
         before: int | None,
         batch: int,
-    ) -> Iterator[tuple[int, str, ListedRecord]]:
-        """(seq, status, listed record) of matching rows, newest first, in batches.
-
-        Unfinished rows always match the status filter (their live status is not stored).
-        """
+    ) -> Iterator[tuple[int, ListedRecord]]:
+        """(seq, listed record) of the matching finished invocations, newest first, read
+        in batches."""
         conditions = ["seq < ?"]
-        parameters: list[Any] = [before if before is not None else self._next_seq]
+        parameters: list[Any] = [before if before is not None else _AFTER_EVERY_SEQ]
         if thing is not None:
             conditions.append("thing = ?")
             parameters.append(thing)
@@ -399,25 +480,33 @@ class History:
             parameters.append(action)
         if statuses:
             wanted = [status.value for status in statuses if status in FINISHED]
-            conditions.append(f"status IN ({', '.join('?' * (len(wanted) + 1))})")
-            parameters.extend([*wanted, UNFINISHED])
+            if not wanted:
+                return
+            conditions.append(f"status IN ({', '.join('?' * len(wanted))})")
+            parameters.extend(wanted)
         query = (
-            "SELECT seq, status, id, thing, action, media_type, record FROM invocations WHERE "
+            "SELECT seq, id, thing, action, media_type, record FROM invocations WHERE "
             + " AND ".join(conditions)
             + " ORDER BY seq DESC LIMIT ?"
         )
         while True:
             with self._lock:
                 rows = self._db.execute(query, [*parameters, batch]).fetchall()
-            for seq, status, *listed in rows:
-                yield seq, status, ListedRecord(*listed)
+            for seq, *listed in rows:
+                yield seq, ListedRecord(*listed)
             if len(rows) < batch:
                 return
             parameters[0] = rows[-1][0]
 
     def close(self) -> None:
-        """Close the database (idempotent)."""
+        """Close the database and the started log, which keeps the lines of the
+        invocations still unfinished only (idempotent)."""
         if self._checkpointer is not None:
             self._checkpointer.close()
         with self._lock:
             self._db.close()
+        if self._started is not None:
+            with self._started_lock:
+                if not self._started.closed:
+                    self._started.rewrite(self._unfinished_texts())
+                self._started.close()

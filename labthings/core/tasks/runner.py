@@ -12,13 +12,14 @@ task thread and followed the same way.
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,7 +37,7 @@ from labthings.core.settings import Settings
 from labthings.core.tasks.blobs import BlobStore
 from labthings.core.tasks.executors import Executor
 from labthings.core.tasks.finished import FinishedInvocation, Invocation
-from labthings.core.tasks.history import UNFINISHED, CompletedInput, History
+from labthings.core.tasks.history import CompletedInput, History
 from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus, restored_state
 from labthings.core.tasks.remote import RemoteJobs
 from labthings.core.tasks.remote_store import RemoteStore
@@ -182,29 +183,18 @@ class TaskRunner:
             if self._closed:
                 raise ShuttingDownError("the server is shutting down; no new invocations")
             self._check_room_locked(entry.name)
-            # Numbered under the lock that orders the history, so paging by `seq` never
-            # skips or repeats a task that two concurrent invokes stored out of order;
-            # queued for its Thing's lock under it too, so that tasks take the lock in
-            # that same order. Its thread starts after: the new thread's first change
-            # needs this lock, and other requests should not wait for a thread start.
+            # Numbered under the lock, so that paging by `seq` never skips or repeats a
+            # task that two concurrent invokes started; queued for its Thing's lock under
+            # it too, so that tasks take the lock in that same order. Written to the
+            # history's started log first: no task runs that a restart would not find.
+            # Its thread starts after: the new thread's first change needs this lock,
+            # and other requests should not wait for a thread start.
             task.seq = next(self._sequence)
-            ticket = self._history.add(task.seq, task.snapshot())
-            stored = functools.partial(self._history.stored, ticket)
+            self._history.add(task.seq, task.snapshot())
             self._tasks[task.id] = task
             self._pending[task.id] = entry.name
             self._pending_by_thing[entry.name] += 1
-            task.run_after(stored)  # a queued task whose turn comes first waits for it too
             runs_now = task.reserve()
-        # Committed with the writes of other requests (see group_commit.py), outside the
-        # lock so that those requests can queue theirs meanwhile.
-        try:
-            stored()
-        except Exception:
-            with self._lock:
-                self._tasks.pop(task.id, None)
-                self._forget_pending_locked(task.id)
-            task.cancel()  # it may be queued for its Thing's lock: give its place up
-            raise
         if runs_now:
             try:
                 task.launch()
@@ -212,7 +202,7 @@ class TaskRunner:
                 with self._lock:
                     self._tasks.pop(task.id, None)
                     self._forget_pending_locked(task.id)
-                self._history.remove(task.id)  # it never ran: no record is left behind
+                self._history.remove(task.seq)  # it never ran: no record is left behind
                 raise
         return task
 
@@ -366,31 +356,40 @@ class TaskRunner:
         break a listing.
         """
         self._history.evict()
-        listed: list[ListedRecord] = []
-        last_seq = 0
-        rows = self._history.newest_first(
+        with self._lock:  # before the history is read: a task it lacks is still here
+            live = [
+                task
+                for task in self._tasks.values()
+                if (thing is None or task.thing == thing)
+                and (action is None or task.action == action)
+                and (before is None or task.seq < before)
+            ]
+        live.sort(key=lambda task: task.seq, reverse=True)
+        stored = self._history.newest_first(
             thing=thing, action=action, statuses=statuses, before=before, batch=limit + 1
         )
-        for seq, status, item in rows:
-            if status == UNFINISHED:
-                record = self._live_record(item.id)
-                if record is None or (statuses and TaskStatus(record["status"]) not in statuses):
+        listed: list[ListedRecord] = []
+        last_seq: int | None = None
+        # Both newest first; a task that finished meanwhile is in both (the stored row,
+        # first on a tie, is the one kept).
+        merged: Iterator[tuple[int, ListedRecord | TaskThread]] = heapq.merge(
+            stored, ((task.seq, task) for task in live), key=lambda pair: pair[0], reverse=True
+        )
+        for seq, found in merged:
+            if seq == last_seq:
+                continue
+            if isinstance(found, TaskThread):
+                record = found.snapshot()
+                if statuses and TaskStatus(record["status"]) not in statuses:
                     continue
                 item = ListedRecord.of(record, json_text(record))
+            else:
+                item = found
             if len(listed) == limit:
                 return Page(listed, next_cursor=last_seq)
             listed.append(item)
             last_seq = seq
         return Page(listed, next_cursor=None)
-
-    def _live_record(self, task_id: str) -> dict[str, Any] | None:
-        """The record of an unfinished task now (stored, if it has just finished)."""
-        with self._lock:
-            task = self._tasks.get(task_id)
-        if task is not None:
-            return task.snapshot()
-        stored = self._history.get(task_id)
-        return None if stored is None else stored.record
 
     def cancel(self, task_id: str, wait: float) -> tuple[Invocation, bool]:
         """Ask a task to stop and wait up to `wait` s; (task, whether it has ended).

@@ -155,7 +155,6 @@ class TaskThread:
         self._done = threading.Event()
         self._final: ListedRecord | None = None
         self._launched = False
-        self._before_running: Callable[[], None] = _nothing
         self._body_ended = threading.Event()  # its thread is done with it
         self._cancel_event = threading.Event()
         self._message_before_cancel: str | None = None
@@ -333,12 +332,6 @@ class TaskThread:
         if self.reserve():
             self.launch()
 
-    def run_after(self, gate: Callable[[], None]) -> None:
-        """Call `gate()` on the task's thread before it starts running (before any
-        watcher hears it has started); if it raises, the task ends in `error` without
-        running. The runner waits there for the task's first record to be stored."""
-        self._before_running = gate
-
     def reserve(self) -> bool:
         """The first half of `start`: take the task's place in its Thing's lock queue.
 
@@ -406,18 +399,6 @@ class TaskThread:
     def run(self) -> None:
         token = _current.set(self)
         try:
-            try:
-                self._before_running()
-            except Exception as error:  # noqa: BLE001 - the record must end, whatever it was
-                _logger.exception("%s could not start", self.holder_description)
-                self._end_unstarted(
-                    {
-                        "type": "urn:labthings:problem:not-stored",
-                        "title": "The server could not store the invocation",
-                        "detail": clean_text(f"{type(error).__name__}: {error}"),
-                    }
-                )
-                return
             if not self._start_running():
                 return
             outcome = self._call()
@@ -594,10 +575,6 @@ class TaskThread:
             _logger.exception("a task listener failed on %s of %s", kind, self.id)
         finally:
             self._in_listener = False
-
-
-def _nothing() -> None:
-    pass
 
 
 def _not_run() -> None:
