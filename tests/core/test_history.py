@@ -16,10 +16,11 @@ from core_helpers import WAIT, FakeClock, finish, invoke, serve, wait_until
 
 from labthings import Thing, action, cancellable_sleep
 from labthings.core.settings import Settings
-from labthings.core.tasks import started as started_module
-from labthings.core.tasks.history import STARTED_SUFFIX, History
+from labthings.core.tasks import history as history_module
+from labthings.core.tasks import invocation_log as log_module
+from labthings.core.tasks.history import LOG_SUFFIX, History
+from labthings.core.tasks.invocation_log import InvocationLog
 from labthings.core.tasks.runner import TaskRunner
-from labthings.core.tasks.started import StartedLog
 from labthings.core.things.blob import Blob
 from labthings.core.things.persistence import STATE_FILE
 from labthings.core.things.registry import ThingEntry
@@ -236,20 +237,41 @@ def test_an_evicted_record_does_not_come_back_after_a_crash(
         runner.close()
 
 
-def test_the_started_log_keeps_only_the_live_lines(
+def test_final_records_only_in_the_log_are_copied_at_reopening(
     tmp_path: Path, entry: ThingEntry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(started_module, "COMPACT_BYTES", 4096)
+    monkeypatch.setattr(history_module, "APPLY_EVERY", 3600)  # no copy while it runs
     runner = runner_in(tmp_path)
-    log = tmp_path / (STATE_FILE + STARTED_SUFFIX)
+    records = [finish(invoke(runner, entry, "quick", {"n": n})) for n in range(5)]
+    assert runner.get(records[0]["id"]).snapshot() == records[0]  # read from memory
+    database = sqlite3.connect(tmp_path / STATE_FILE)
+    assert database.execute("SELECT COUNT(*) FROM invocations").fetchone() == (0,)
+    database.close()
+    # The process dies here.
+    reopened = runner_in(tmp_path)
+    try:
+        assert reopened.interrupted == 0
+        assert reopened.page(limit=10).records == list(reversed(records))
+    finally:
+        reopened.close()
+        runner.close()
+
+
+def test_the_log_keeps_only_the_live_lines(
+    tmp_path: Path, entry: ThingEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_module, "COMPACT_BYTES", 4096)
+    runner = runner_in(tmp_path)
+    log = tmp_path / (STATE_FILE + LOG_SUFFIX)
     try:
         running = invoke(runner, entry, "slow", {})
         sizes = []
-        for n in range(200):  # about 80 kB of lines
+        for n in range(200):  # about 150 kB of lines
             finish(invoke(runner, entry, "quick", {"n": n}))
+            runner.page(limit=1)  # a listing copies the final records into the database
             sizes.append(log.stat().st_size)
         assert max(sizes) < 3 * 4096
-        kept = StartedLog(log)
+        kept = InvocationLog(log)
         assert running.seq in kept.read()  # with the quick ones since the last rewrite
         kept.close()
         # A crash now: the one running is found, and only it.
@@ -337,7 +359,7 @@ def test_a_large_output_is_a_blob_served_by_link_and_goes_with_its_record(
         assert json.loads(path.read_bytes()) == [0.5] * 1000
         small = finish(invoke(runner, entry, "spectrum", {"points": 3}))
         assert small["output"] == [0.5, 0.5, 0.5] and small["outputMediaType"] is None
-        assert not path.exists()  # evicted with its record
+        wait_until(lambda: not path.exists())  # evicted with its record, once copied
     finally:
         runner.close()
 
@@ -390,14 +412,14 @@ def test_the_final_record_is_stored_before_anyone_is_told(
     tmp_path: Path, entry: ThingEntry
 ) -> None:
     runner = runner_in(tmp_path)
+    log = tmp_path / (STATE_FILE + LOG_SUFFIX)
     seen: list[dict[str, Any] | None] = []
-    history = History(tmp_path / STATE_FILE, max_count=100, max_age=3600, max_bytes=10**9)
     original = runner._changed
 
     def listener(task: Any, kind: str, data: dict[str, Any]) -> None:
-        if kind == "record":
-            stored = history.get(task.id)
-            seen.append(None if stored is None else stored.record)
+        if kind == "record":  # what a restart would read, were the process killed now
+            final = log_module.final_of(log_module.parse(log.read_bytes()).get(task.seq, ""))
+            seen.append(None if final is None else json.loads(final.text))
         original(task, kind, data)
 
     runner._changed = listener  # type: ignore[method-assign]
@@ -406,5 +428,4 @@ def test_the_final_record_is_stored_before_anyone_is_told(
         wait_until(lambda: bool(seen))
         assert seen == [record]
     finally:
-        history.close()
         runner.close()

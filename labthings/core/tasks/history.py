@@ -1,18 +1,19 @@
 """The invocation history, in SQLite: durable, bounded, and listed newest first.
 
-Every invocation is written to the started log (`started.py`, a line beside the
-database) before it runs, and gets its row in the database, its final record, before
-anyone is told it has ended: a `kill -9` loses no record a client saw finish, and an
-instant action costs one commit. On opening, invocations started but without a row (the
-server died while they were pending or running) get `error` records with a problem of
-type `urn:labthings:problem:interrupted`, except those named `resumable` (remote jobs,
-which go on being checked after a restart, and whose records the history gives until
-they end). The history lists only finished invocations; the caller splices in its live
-ones.
+Every invocation is written to the invocation log (`invocation_log.py`, a memory-mapped
+file beside the database) before it runs, and its final record before anyone is told it
+has ended: a `kill -9` loses no record a client saw finish. A thread of the history's
+own copies final records into the database in batches, every `APPLY_EVERY` seconds;
+until then they are read from memory. On opening, final records only in the log are
+copied, and invocations started and not ended (the server died while they were pending
+or running) get `error` records with a problem of type
+`urn:labthings:problem:interrupted`, except those named `resumable` (remote jobs, which
+go on being checked after a restart, and whose records the history gives until they
+end). The history lists only finished invocations; the caller splices in its live ones.
 
 Finished rows are evicted oldest-finished first beyond a count, an age and a byte
 budget; their blobs go with them. `path=None` keeps the history in memory (SQLite's
-`:memory:`), with the same behaviour for one server run.
+`:memory:`, written at once, without a log), with the same behaviour for one server run.
 
 The standard library's `sqlite3` in WAL mode with `synchronous=NORMAL`: a commit
 survives the process being killed (what `kill -9` and crashes do), and costs no fsync.
@@ -20,6 +21,7 @@ survives the process being killed (what `kill -9` and crashes do), and costs no 
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import threading
@@ -27,20 +29,30 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from labthings.core.database import Checkpointer, open_database
 from labthings.core.group_commit import GroupCommit
 from labthings.core.jsonvalues import json_text, now_utc
+from labthings.core.tasks.invocation_log import Final, InvocationLog, final_of
 from labthings.core.tasks.record import FINISHED, ListedRecord, TaskStatus
-from labthings.core.tasks.started import StartedLog
 
 __all__ = ["CompletedInput", "History", "StoredRecord"]
 
 _logger = logging.getLogger(__name__)
 
-STARTED_SUFFIX = "-started"
-"""The started log is the database file's name with this added."""
+LOG_SUFFIX = "-invocations"
+"""The invocation log is the database file's name with this added."""
+
+APPLY_EVERY = 0.05
+"""Seconds between the copies of final records from the log into the database."""
+
+_APPLY_AT = 256
+"""A copy starts at once when this many final records wait for it."""
+
+_WAIT_AT = 8192
+"""`finish` waits for the copy when this many wait (the database is failing, say), so
+that memory stays bounded."""
 
 INTERRUPTED = {
     "type": "urn:labthings:problem:interrupted",
@@ -103,6 +115,14 @@ class CompletedInput:
     input: dict[str, Any]
 
 
+class _Unapplied(NamedTuple):
+    """A final record in the log, not yet in the database."""
+
+    record: dict[str, Any]
+    final: Final
+    entry: str  # as the log holds it
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     """A record as the history holds it: position, version, the record and its JSON text."""
@@ -144,15 +164,19 @@ class History:
         self._lock = threading.Lock()
         self._db = open_database(path, _SCHEMA)
         self._checkpointer = None if path is None else Checkpointer(self._db, path)
-        self._started_lock = threading.Lock()  # taken inside `_lock`, never around it
-        self._started = (
-            None if path is None else StartedLog(path.with_name(path.name + STARTED_SUFFIX))
-        )
+        self._log_lock = threading.Lock()  # taken inside `_lock`, never around it
+        self._log = None if path is None else InvocationLog(path.with_name(path.name + LOG_SUFFIX))
         self._unfinished: dict[int, tuple[str, str]] = {}
-        """seq: (id, first record's JSON) of each invocation in the started log still
-        without a row (nothing is kept for an in-memory history)."""
+        """seq: (id, first record's JSON) of each invocation in the log still without a
+        final record (nothing is kept for an in-memory history)."""
         self._unfinished_ids: dict[str, int] = {}
-        self._unfinished_bytes = 0
+        self._unapplied: dict[int, _Unapplied] = {}
+        """seq: final records in the log, not yet in the database."""
+        self._unapplied_ids: dict[str, int] = {}
+        self._live_bytes = 0  # of the entries of both
+        self._wake_applier = threading.Event()
+        self._apply_lock = threading.Lock()  # one copy at a time
+        self._closing = False
         (self._next_seq,) = self._db.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations"
         ).fetchone()
@@ -170,6 +194,10 @@ class History:
         eviction need not ask the database while every bound holds."""
         self._oldest_known = False  # not until a first eviction has looked
         self._interrupted = self._recover(frozenset(resumable))
+        self._applier: threading.Thread | None = None
+        """Started by the first `finish`, so that it runs on the CPUs of the threads that
+        finish invocations: its many short hand-overs of the GIL with them stay on one
+        CPU (see `labthings/core/cpus.py`)."""
 
     def _count_finished(self) -> None:
         """Read the finished rows' count and bytes (at opening, and after a failed write)."""
@@ -193,15 +221,23 @@ class History:
         return int(self._next_seq)
 
     def _recover(self, resumable: frozenset[str]) -> int:
-        """End every invocation started and unfinished (in the started log without a row,
-        or in a row an earlier version left unfinished) as `error`/interrupted, stamped
-        now, except the `resumable`, which stay in the started log; how many ended."""
-        started = {} if self._started is None else self._started.read()
-        finished = self._finished_among(started)
+        """Copy into the database the final records only the log has, and end every
+        invocation started and not ended (in the log, or in a row an earlier version left
+        unfinished) as `error`/interrupted, stamped now, except the `resumable`, which
+        stay in the log; how many ended."""
+        logged = {} if self._log is None else self._log.read()
+        stored = self._finished_among(logged)
+        finals = {
+            seq: final
+            for seq, entry in logged.items()
+            if seq not in stored and (final := final_of(entry)) is not None
+        }
         legacy = {seq: text for seq, _, _, text in self._db.execute(_UNFINISHED_ROWS)}
-        pending = {seq: text for seq, text in started.items() if seq not in finished} | legacy
+        started = {
+            seq: entry for seq, entry in logged.items() if seq not in stored and seq not in finals
+        }
         ended: list[tuple[int, dict[str, Any]]] = []
-        for seq, text in sorted(pending.items()):
+        for seq, text in sorted((started | legacy).items()):
             try:
                 record = json.loads(text)
             except ValueError:
@@ -214,6 +250,8 @@ class History:
         now = now_utc()
 
         def end_them() -> None:
+            for seq, final in finals.items():
+                self._store_final(seq, json.loads(final.text), final)
             for seq, record in ended:
                 self._on_evict(record["id"])  # a blob its output was stored in as it died
                 record.update(
@@ -222,14 +260,14 @@ class History:
                     error=dict(INTERRUPTED),
                     timeCompleted=now.isoformat(),
                 )
-                self._store_final(seq, 1, record, now.timestamp())
+                self._store_final(seq, record, Final(now.timestamp(), 1, 0, json_text(record)))
 
         self._writes.write(end_them)  # first: until it is committed, the log must keep them
-        if self._started is not None and (started or legacy):
-            self._started.rewrite(self._unfinished_texts())
-        if legacy:  # the resumable left, in the started log now
+        if self._log is not None and (logged or legacy):
+            self._log.rewrite(self._live_entries())
+        if legacy:  # the resumable left, in the log now
             self._writes.write(self._delete_unfinished_rows)
-        self._next_seq = max(self._next_seq, max(pending, default=0) + 1)
+        self._next_seq = max(self._next_seq, max(logged.keys() | legacy.keys(), default=0) + 1)
         self._forget_blobs()
         return len(ended)
 
@@ -252,21 +290,25 @@ class History:
             )
         return found
 
-    def _note_unfinished(self, seq: int, task_id: str, text: str) -> None:
-        """Keep what the started log holds of a live invocation (under `_started_lock`)."""
-        self._unfinished[seq] = (task_id, text)
+    def _note_unfinished(self, seq: int, task_id: str, entry: str) -> None:
+        """Keep the log's entry of a live invocation (under `_log_lock`)."""
+        self._unfinished[seq] = (task_id, entry)
         self._unfinished_ids[task_id] = seq
-        self._unfinished_bytes += len(text)
+        self._live_bytes += len(entry)
 
     def _drop_unfinished(self, seq: int) -> None:
-        """Forget a live invocation's entry, if it has one (under `_started_lock`)."""
-        entry = self._unfinished.pop(seq, None)
-        if entry is not None:
-            del self._unfinished_ids[entry[0]]
-            self._unfinished_bytes -= len(entry[1])
+        """Forget a live invocation's entry, if it has one (under `_log_lock`)."""
+        found = self._unfinished.pop(seq, None)
+        if found is not None:
+            del self._unfinished_ids[found[0]]
+            self._live_bytes -= len(found[1])
 
-    def _unfinished_texts(self) -> dict[int, str]:
-        return {seq: text for seq, (_, text) in self._unfinished.items()}
+    def _live_entries(self) -> dict[int, str]:
+        """The entries a rewritten log keeps: live invocations', and final records not
+        yet in the database (under `_log_lock`)."""
+        entries = {seq: entry for seq, (_, entry) in self._unfinished.items()}
+        entries.update((seq, unapplied.entry) for seq, unapplied in self._unapplied.items())
+        return entries
 
     # -- writing ------------------------------------------------------------------------
 
@@ -274,52 +316,94 @@ class History:
         """Note a new invocation's first record, before it runs: when this returns, a
         restart after a crash finds it (interrupted, if it has not finished). Raises
         OSError if it cannot be written (then it must not run)."""
-        if self._started is None:
+        if self._log is None:
             return
         text = json_text(record)
-        with self._started_lock:
-            self._started.started(seq, text)
+        with self._log_lock:
+            self._log.started(seq, text)
             self._note_unfinished(seq, record["id"], text)
-            if self._started.wants_rewrite(self._unfinished_bytes):
-                self._started.rewrite(self._unfinished_texts())
+            self._rewrite_if_due()
 
     def remove(self, seq: int) -> None:
         """Forget invocation `seq`, which never ran (its start was refused)."""
-        if self._started is None:
+        if self._log is None:
             return
-        with self._started_lock:
-            self._started.retire([seq])
+        with self._log_lock:
+            self._log.retire([seq])
             self._drop_unfinished(seq)
 
     def finish(
         self, seq: int, version: int, record: dict[str, Any], text: str, extra_bytes: int = 0
     ) -> None:
-        """Commit an invocation's final record, whose JSON text is `text` (durable when
-        this returns), evicting beyond the bounds.
+        """Store an invocation's final record, whose JSON text is `text` (durable when
+        this returns: in the log, or committed to an in-memory database), evicting beyond
+        the bounds. `extra_bytes` counts what the record keeps outside the database (its
+        blobs)."""
+        final = Final(self._clock(), version, extra_bytes, text)
+        if self._log is None:
+            self._writes.write(lambda: self._store_final(seq, record, final), one_statement=True)
+            self._forget_blobs()
+            return
+        with self._log_lock:
+            entry = self._log.finished(seq, final)
+            self._drop_unfinished(seq)
+            self._unapplied[seq] = _Unapplied(record, final, entry)
+            self._unapplied_ids[record["id"]] = seq
+            self._live_bytes += len(entry)
+            waiting = len(self._unapplied)
+            self._rewrite_if_due()
+            if self._applier is None and not self._closing:
+                self._applier = threading.Thread(
+                    target=self._apply_until_closed, name="labthings-history", daemon=True
+                )
+                self._applier.start()
+        if waiting >= _APPLY_AT:
+            self._wake_applier.set()
+        if waiting >= _WAIT_AT:
+            self._apply()  # raises what the database says, if it is failing
 
-        `extra_bytes` counts what the record keeps outside the database (its blobs).
-        """
-        finished_at = self._clock()
-        self._writes.write(
-            lambda: self._store_final(seq, version, record, finished_at, extra_bytes, text),
-            one_statement=True,
-        )
-        if self._unfinished:
-            with self._started_lock:
-                self._drop_unfinished(seq)
+    def _rewrite_if_due(self) -> None:
+        assert self._log is not None
+        if self._log.wants_rewrite(self._live_bytes):
+            self._log.rewrite(self._live_entries())
+
+    def _apply_until_closed(self) -> None:
+        """The applier thread: copy final records into the database every `APPLY_EVERY`
+        seconds (at once when many wait), until `close`."""
+        while not self._closing:
+            self._wake_applier.wait(APPLY_EVERY)
+            self._wake_applier.clear()
+            try:
+                self._apply()
+            except Exception:  # the records stay in the log and memory: tried again
+                _logger.exception("copying final records into the history failed")
+
+    def _apply(self) -> None:
+        """Copy the final records waiting into the database, in one transaction."""
+        with self._apply_lock:
+            self._apply_locked()
+
+    def _apply_locked(self) -> None:
+        with self._log_lock:
+            batch = list(self._unapplied.items())
+        if not batch:
+            return
+
+        def store() -> None:
+            for seq, unapplied in batch:
+                self._store_final(seq, unapplied.record, unapplied.final)
+
+        self._writes.write(store)
+        with self._log_lock:
+            for seq, unapplied in batch:
+                if self._unapplied.get(seq) is unapplied:
+                    del self._unapplied[seq]
+                    del self._unapplied_ids[unapplied.record["id"]]
+                    self._live_bytes -= len(unapplied.entry)
         self._forget_blobs()
 
-    def _store_final(
-        self,
-        seq: int,
-        version: int,
-        record: dict[str, Any],
-        finished_at: float,
-        extra_bytes: int = 0,
-        text: str | None = None,
-    ) -> None:
-        text = json_text(record) if text is None else text
-        size = len(text) + extra_bytes
+    def _store_final(self, seq: int, record: dict[str, Any], final: Final) -> None:
+        size = len(final.text) + final.extra_bytes
         self._db.execute(
             "INSERT OR REPLACE INTO invocations (seq, id, thing, action, status, media_type,"
             " finished_at, size, version, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -330,16 +414,16 @@ class History:
                 record["action"],
                 record["status"],
                 record.get("outputMediaType"),
-                finished_at,
+                final.finished_at,
                 size,
-                version,
-                text,
+                final.version,
+                final.text,
             ),
         )
         self._finished_count += 1
         self._finished_bytes += size
         if self._oldest is None:
-            self._oldest = finished_at
+            self._oldest = final.finished_at
 
     def _evict_locked(self) -> list[str]:
         """Delete the finished rows that finished longest ago beyond count, age and bytes,
@@ -388,11 +472,11 @@ class History:
         return with_blobs
 
     def _retire(self, seqs: Iterable[int]) -> None:
-        """Note in the started log, before their deletion is committed, that these rows'
+        """Note in the log, before their deletion is committed, that these rows'
         lines are no longer needed: else a restart would take them for unfinished."""
-        if self._started is not None:
-            with self._started_lock:
-                self._started.retire(seqs)
+        if self._log is not None:
+            with self._log_lock:
+                self._log.retire(seqs)
 
     def _evict_due(self) -> bool:
         """Whether `_evict_locked` would delete or ask anything (no query: the counts)."""
@@ -411,8 +495,12 @@ class History:
         self._evicted_with_blobs.extend(self._evict_locked())
 
     def evict(self) -> None:
-        """Apply the bounds now (age passes even when nothing finishes)."""
-        self._writes.write(lambda: None, one_statement=True)  # no statement: just the bounds
+        """Copy the final records waiting into the database, and apply the bounds now
+        (age passes even when nothing finishes)."""
+        if self._unapplied:
+            self._apply()  # evicts in the same transaction
+        else:
+            self._writes.write(lambda: None, one_statement=True)  # no statement: the bounds
         self._forget_blobs()
 
     def _forget_blobs(self) -> None:
@@ -430,8 +518,15 @@ class History:
     # -- reading ------------------------------------------------------------------------
 
     def get(self, task_id: str) -> StoredRecord | None:
-        """The stored record with this id (its final one, or the first of a resumable
-        invocation not yet ended), or None."""
+        """The record with this id: its final one, or the first of a resumable
+        invocation not yet ended; None if the history has none."""
+        if self._unapplied_ids:
+            with self._log_lock:
+                seq = self._unapplied_ids.get(task_id)
+                unapplied = None if seq is None else self._unapplied[seq]
+            if seq is not None and unapplied is not None:
+                final = unapplied.final
+                return StoredRecord(seq, final.version, json.loads(final.text), final.text)
         with self._lock:
             row = self._db.execute(
                 "SELECT seq, version, record FROM invocations WHERE id = ?", (task_id,)
@@ -440,7 +535,7 @@ class History:
             return StoredRecord(row[0], row[1], json.loads(row[2]), row[2])
         if not self._unfinished_ids:
             return None
-        with self._started_lock:
+        with self._log_lock:
             seq = self._unfinished_ids.get(task_id)
             text = None if seq is None else self._unfinished[seq][1]
         return None if seq is None or text is None else StoredRecord(seq, 0, json.loads(text), text)
@@ -457,7 +552,19 @@ class History:
                 " ORDER BY finished_at",
                 (thing, action, TaskStatus.COMPLETED.value, since),
             ).fetchall()
-        return [CompletedInput(task_id, at, json.loads(text)) for task_id, at, text in rows]
+        found = {
+            task_id: CompletedInput(task_id, at, json.loads(text)) for task_id, at, text in rows
+        }
+        for _, (record, final, _) in self._unapplied_items():
+            if (record["thing"], record["action"], record["status"]) == (
+                thing,
+                action,
+                "completed",
+            ) and final.finished_at >= since:
+                found[record["id"]] = CompletedInput(
+                    record["id"], final.finished_at, record["input"]
+                )
+        return sorted(found.values(), key=lambda completed: completed.completed_at)
 
     def newest_first(
         self,
@@ -470,6 +577,42 @@ class History:
     ) -> Iterator[tuple[int, ListedRecord]]:
         """(seq, listed record) of the matching finished invocations, newest first, read
         in batches."""
+        wanted = {status.value for status in statuses if status in FINISHED}
+        if statuses and not wanted:
+            return
+        waiting = sorted(
+            (
+                (seq, ListedRecord.of(unapplied.record, unapplied.final.text))
+                for seq, unapplied in self._unapplied_items()
+                if (before is None or seq < before)
+                and thing in (None, unapplied.record["thing"])
+                and action in (None, unapplied.record["action"])
+                and (not wanted or unapplied.record["status"] in wanted)
+            ),
+            key=lambda pair: pair[0],
+            reverse=True,
+        )  # before the database is read: one copied meanwhile is in both, not in neither
+        stored = self._stored_newest_first(thing, action, wanted, before, batch)
+        last_seq = None
+        for seq, item in heapq.merge(waiting, stored, key=lambda pair: pair[0], reverse=True):
+            if seq != last_seq:
+                yield seq, item
+                last_seq = seq
+
+    def _unapplied_items(self) -> list[tuple[int, _Unapplied]]:
+        if not self._unapplied:
+            return []
+        with self._log_lock:
+            return list(self._unapplied.items())
+
+    def _stored_newest_first(
+        self,
+        thing: str | None,
+        action: str | None,
+        wanted: Collection[str],
+        before: int | None,
+        batch: int,
+    ) -> Iterator[tuple[int, ListedRecord]]:
         conditions = ["seq < ?"]
         parameters: list[Any] = [before if before is not None else _AFTER_EVERY_SEQ]
         if thing is not None:
@@ -478,10 +621,7 @@ class History:
         if action is not None:
             conditions.append("action = ?")
             parameters.append(action)
-        if statuses:
-            wanted = [status.value for status in statuses if status in FINISHED]
-            if not wanted:
-                return
+        if wanted:
             conditions.append(f"status IN ({', '.join('?' * len(wanted))})")
             parameters.extend(wanted)
         query = (
@@ -499,14 +639,25 @@ class History:
             parameters[0] = rows[-1][0]
 
     def close(self) -> None:
-        """Close the database and the started log, which keeps the lines of the
-        invocations still unfinished only (idempotent)."""
+        """Copy the last final records into the database and close it; the log keeps the
+        entries of the invocations still unfinished only (idempotent)."""
+        with self._log_lock:
+            self._closing = True
+            applier, self._applier = self._applier, None
+        if applier is not None:
+            self._wake_applier.set()
+            applier.join()
+        if self._log is not None:
+            try:
+                self._apply()
+            except Exception:  # they stay in the log, and are copied at the next opening
+                _logger.exception("copying the last final records into the history failed")
         if self._checkpointer is not None:
             self._checkpointer.close()
         with self._lock:
             self._db.close()
-        if self._started is not None:
-            with self._started_lock:
-                if not self._started.closed:
-                    self._started.rewrite(self._unfinished_texts())
-                self._started.close()
+        if self._log is not None:
+            with self._log_lock:
+                if not self._log.closed:
+                    self._log.rewrite(self._live_entries())
+                self._log.close()

@@ -186,7 +186,7 @@ class TaskRunner:
             # Numbered under the lock, so that paging by `seq` never skips or repeats a
             # task that two concurrent invokes started; queued for its Thing's lock under
             # it too, so that tasks take the lock in that same order. Written to the
-            # history's started log first: no task runs that a restart would not find.
+            # history's log first: no task runs that a restart would not find.
             # Its thread starts after: the new thread's first change needs this lock,
             # and other requests should not wait for a thread start.
             task.seq = next(self._sequence)

@@ -1,10 +1,10 @@
-"""The started log: every invocation is written here before it runs.
+"""The invocation log: an invocation's start and end are lines here before the database.
 
-The history's database gets an invocation's row once, when it finishes, so that an
-instant action costs one commit and not two: a commit writes several WAL pages, and
-Python's `sqlite3` gives the GIL up around it, which on a busy server is a thread switch
-each time. What must survive a crash before the row is written is only that the
-invocation was started, and its first record: a line of this file.
+Writing the history's database where a request waits costs a commit: several WAL pages,
+each in two `pwrite` calls, with Python's GIL given up around them, which on a busy
+server is a thread switch each time. Instead, an invocation's first record is a line
+here before it runs, and its final record a line here before anyone is told it ended;
+the history copies final records into the database in batches, on a thread of its own.
 
 The file is memory-mapped (`MAP_SHARED`) and its space allocated in advance, so a line
 is appended by copying it into the mapping: no system call, and the GIL is kept. The
@@ -12,10 +12,12 @@ kernel holds the copied bytes from then on, so, like a commit with SQLite's
 `synchronous=NORMAL`, a line survives the process being killed without an fsync; a power
 cut may lose the last moments. The space past the last line is zeros.
 
-Lines are `<seq>\\t<record JSON>` for an invocation started, and `<seq>\\t-` for one that
-will never need its line again (it never ran, or its finished row has been evicted from
-the database). On opening, the history reads the lines: an invocation started, not
-retired, and without a finished row was pending or running when the server died.
+A line is `<seq>\t<entry>`, and the last line of a seq says where it stands: its first
+record's JSON (started), `+<finished at> <version> <extra bytes> <JSON>` (its final
+record), or `-` (retired: it never ran, or its row has been evicted from the database).
+On opening, the history reads the lines: a final record not in the database is copied
+there, and an invocation started and not ended was pending or running when the server
+died.
 
 The history rewrites the file with only the live lines (`rewrite`) once it holds more
 than `COMPACT_BYTES` and four times what they hold; a rewrite replaces the file
@@ -29,20 +31,57 @@ import mmap
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
-__all__ = ["COMPACT_BYTES", "StartedLog"]
+__all__ = ["COMPACT_BYTES", "Final", "InvocationLog", "final_of", "parse"]
 
-COMPACT_BYTES = 1 << 20
+COMPACT_BYTES = 1 << 18
 """The log is never rewritten while its lines hold less than this."""
 
 _RETIRED = "-"
+_FINAL = "+"
 
 _logger = logging.getLogger(__name__)
 
 
-class StartedLog:
-    """An append-only file of started invocations' first records, by `seq`."""
+class Final(NamedTuple):
+    """A final record as its line holds it."""
+
+    finished_at: float
+    version: int
+    extra_bytes: int
+    text: str
+
+
+def final_of(entry: str) -> Final | None:
+    """The final record an entry of `parse` holds, or None for a first record."""
+    if not entry.startswith(_FINAL):
+        return None
+    finished_at, version, extra_bytes, text = entry[1:].split(" ", 3)
+    return Final(float(finished_at), int(version), int(extra_bytes), text)
+
+
+def parse(data: bytes, source: object = "the invocation log") -> dict[int, str]:
+    """The last entry of every seq not retired, from the log's bytes (up to the first
+    zero byte). A line cut short (the last one, written as the process died) or
+    unreadable is skipped."""
+    entries: dict[int, str] = {}
+    used = data.find(b"\0")
+    lines = data[: len(data) if used < 0 else used].split(b"\n")
+    for number, raw in enumerate(lines[:-1], 1):  # the last piece is what follows "\n"
+        seq_text, tab, entry = raw.decode("utf-8", "replace").partition("\t")
+        if not (tab and seq_text.isdigit()):
+            _logger.warning("%s line %d is unreadable: skipped", source, number)
+            continue
+        if entry == _RETIRED:
+            entries.pop(int(seq_text), None)
+        else:
+            entries[int(seq_text)] = entry
+    return entries
+
+
+class InvocationLog:
+    """An append-only file of invocations' first and final records, by `seq`."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -52,26 +91,19 @@ class StartedLog:
         self._open_map(min_size=COMPACT_BYTES)
 
     def read(self) -> dict[int, str]:
-        """The record JSON of every invocation started and not retired, by seq. A line
-        cut short (the last one, written as the process died) or unreadable is skipped."""
-        entries: dict[int, str] = {}
-        assert self._map is not None
-        lines = self._map[: self._end].split(b"\n")
-        for number, raw in enumerate(lines[:-1], 1):  # the last piece is what follows "\n"
-            seq_text, tab, text = raw.decode("utf-8", "replace").partition("\t")
-            if not (tab and seq_text.isdigit()):
-                _logger.warning("%s line %d is unreadable: skipped", self._path, number)
-                continue
-            if text == _RETIRED:
-                entries.pop(int(seq_text), None)
-            else:
-                entries[int(seq_text)] = text
-        return entries
+        """The last entry of every seq not retired (see `parse` and `final_of`)."""
+        return parse(self._mapping()[: self._end], self._path)
 
     def started(self, seq: int, text: str) -> None:
         """Append the first record (JSON `text`, one line) of invocation `seq`. Raises
         OSError if the file cannot grow (a full disk)."""
         self._append(f"{seq}\t{text}\n".encode())
+
+    def finished(self, seq: int, final: Final) -> str:
+        """Append the final record of invocation `seq`; the entry written (for `rewrite`)."""
+        entry = f"{_FINAL}{final.finished_at!r} {final.version} {final.extra_bytes} {final.text}"
+        self._append(f"{seq}\t{entry}\n".encode())
+        return entry
 
     def retire(self, seqs: Iterable[int]) -> None:
         """Note that these invocations' lines are no longer needed."""
@@ -85,7 +117,7 @@ class StartedLog:
         return self._end > max(COMPACT_BYTES, 4 * live_bytes)
 
     def rewrite(self, entries: dict[int, str]) -> None:
-        """Replace the file with the lines of `entries` (seq: record JSON) only."""
+        """Replace the file with the lines of `entries` (seq: entry) only."""
         content = "".join(f"{seq}\t{text}\n" for seq, text in entries.items()).encode()
         fresh = self._path.with_name(self._path.name + ".new")
         with fresh.open("w+b") as out:
@@ -108,15 +140,18 @@ class StartedLog:
         self._file.close()
 
     def _append(self, data: bytes) -> None:
-        assert self._map is not None
         end = self._end + len(data)
-        if end > len(self._map):
+        if end > len(self._mapping()):
             _allocate(self._file, 2 * end)  # if the disk is full, the mapping stays as is
             self._close_map()
             self._open_map(min_size=2 * end)
-            assert self._map is not None
-        self._map[self._end : end] = data
+        self._mapping()[self._end : end] = data
         self._end = end
+
+    def _mapping(self) -> mmap.mmap:
+        if self._map is None:
+            raise ValueError(f"{self._path} is closed")
+        return self._map
 
     def _open_map(self, min_size: int) -> None:
         """Map the file, at least `min_size` bytes of it allocated, and find its end: the
