@@ -257,6 +257,22 @@ def test_final_records_only_in_the_log_are_copied_at_reopening(
         runner.close()
 
 
+def test_an_unreadable_line_of_the_log_is_skipped_and_the_rest_recovered(
+    tmp_path: Path,
+) -> None:
+    started = json.dumps({"id": "died", "thing": "lab", "action": "slow", "status": "running"})
+    (tmp_path / (STATE_FILE + LOG_SUFFIX)).write_text(
+        f"1\t+not a time 1 0 {{}}\n2\t{{broken json\n3\t{started}\n"
+    )
+    history = History(tmp_path / STATE_FILE, max_count=10, max_age=3600, max_bytes=10**9)
+    try:
+        assert history.interrupted == 1
+        died = history.get("died")
+        assert died is not None and died.seq == 3 and died.record["status"] == "error"
+    finally:
+        history.close()
+
+
 def test_the_log_keeps_only_the_live_lines(
     tmp_path: Path, entry: ThingEntry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -227,31 +227,29 @@ class History:
         stay in the log; how many ended."""
         logged = {} if self._log is None else self._log.read()
         stored = self._finished_among(logged)
-        finals = {
-            seq: final
-            for seq, entry in logged.items()
-            if seq not in stored and (final := final_of(entry)) is not None
-        }
         legacy = {seq: text for seq, _, _, text in self._db.execute(_UNFINISHED_ROWS)}
-        started = {
-            seq: entry for seq, entry in logged.items() if seq not in stored and seq not in finals
-        }
+        finals: list[tuple[int, dict[str, Any], Final]] = []
         ended: list[tuple[int, dict[str, Any]]] = []
-        for seq, text in sorted((started | legacy).items()):
-            try:
-                record = json.loads(text)
-            except ValueError:
-                _logger.error("invocation %d's first record is unreadable: it is lost", seq)
+        for seq, entry in sorted(logged.items() | legacy.items()):
+            if seq in stored:
                 continue
-            if record["id"] in resumable:
-                self._note_unfinished(seq, record["id"], text)
+            try:
+                final = final_of(entry)
+                record = json.loads(entry if final is None else final.text)
+            except ValueError:
+                _logger.error("invocation %d's record in the log is unreadable: it is lost", seq)
+                continue
+            if final is not None:
+                finals.append((seq, record, final))
+            elif record["id"] in resumable:
+                self._note_unfinished(seq, record["id"], entry)
             else:
                 ended.append((seq, record))
         now = now_utc()
 
         def end_them() -> None:
-            for seq, final in finals.items():
-                self._store_final(seq, json.loads(final.text), final)
+            for seq, record, final in finals:
+                self._store_final(seq, record, final)
             for seq, record in ended:
                 self._on_evict(record["id"])  # a blob its output was stored in as it died
                 record.update(
