@@ -273,6 +273,34 @@ def test_an_unreadable_line_of_the_log_is_skipped_and_the_rest_recovered(
         history.close()
 
 
+def test_while_the_database_fails_final_records_are_kept_and_copied_once_it_works(
+    tmp_path: Path, entry: ThingEntry, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    runner = runner_in(tmp_path)
+    history = runner._history
+    original = History._store_final
+    failing = [True]
+
+    def store_final(self: History, *args: Any) -> None:
+        if failing[0]:
+            raise sqlite3.OperationalError("disk I/O error")
+        original(self, *args)
+
+    monkeypatch.setattr(History, "_store_final", store_final)
+    try:
+        records = [finish(invoke(runner, entry, "quick", {"n": n})) for n in range(3)]
+        wait_until(lambda: "copying final records into the history failed" in caplog.text)
+        assert [runner.get(r["id"]).snapshot() for r in records] == records  # from memory
+        failing[0] = False
+        assert runner.page(limit=10).records == list(reversed(records))  # copies first
+        assert history._unapplied == {}
+        database = sqlite3.connect(tmp_path / STATE_FILE)
+        assert database.execute("SELECT COUNT(*) FROM invocations").fetchone() == (3,)
+        database.close()
+    finally:
+        runner.close()
+
+
 def test_the_log_keeps_only_the_live_lines(
     tmp_path: Path, entry: ThingEntry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -50,6 +50,9 @@ APPLY_EVERY = 0.05
 _APPLY_AT = 256
 """A copy starts at once when this many final records wait for it."""
 
+_RETRY_AT_MOST = 5.0
+"""Seconds between tries at most, while copying fails."""
+
 _WAIT_AT = 8192
 """`finish` waits for the copy when this many wait (the database is failing, say), so
 that memory stays bounded."""
@@ -367,14 +370,20 @@ class History:
 
     def _apply_until_closed(self) -> None:
         """The applier thread: copy final records into the database every `APPLY_EVERY`
-        seconds (at once when many wait), until `close`."""
+        seconds (at once when many wait), until `close`. After a failure it waits twice
+        as long each time, up to `_RETRY_AT_MOST` seconds, so that a broken database is
+        not logged 20 times a second."""
+        every = APPLY_EVERY
         while not self._closing:
-            self._wake_applier.wait(APPLY_EVERY)
+            self._wake_applier.wait(every)
             self._wake_applier.clear()
             try:
                 self._apply()
             except Exception:  # the records stay in the log and memory: tried again
                 _logger.exception("copying final records into the history failed")
+                every = min(2 * every, _RETRY_AT_MOST)
+            else:
+                every = APPLY_EVERY
 
     def _apply(self) -> None:
         """Copy the final records waiting into the database, in one transaction."""
