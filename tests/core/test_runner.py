@@ -483,7 +483,7 @@ def test_an_invocation_that_cannot_be_stored_is_refused_and_never_runs(
     blocker = invoke(runner, entry, "hold", {"gate": "g"})
     started(gates, "g")
 
-    def disk_full(history: History, seq: int, record: dict[str, Any]) -> None:
+    def disk_full(history: History, seq: int, first_record: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(History, "add", disk_full)

@@ -139,7 +139,8 @@ class StoredRecord:
 class History:
     """Invocation records by id and by position (`seq`, increasing with start order).
 
-    Thread-safe: one connection, used under one lock.
+    Thread-safe: one connection, used under one lock; the log and the records waiting
+    to be copied from it, under another. With a file, a thread of its own copies them.
     """
 
     def __init__(
@@ -313,12 +314,14 @@ class History:
 
     # -- writing ------------------------------------------------------------------------
 
-    def add(self, seq: int, record: dict[str, Any]) -> None:
+    def add(self, seq: int, first_record: Callable[[], dict[str, Any]]) -> None:
         """Note a new invocation's first record, before it runs: when this returns, a
         restart after a crash finds it (interrupted, if it has not finished). Raises
-        OSError if it cannot be written (then it must not run)."""
+        OSError if it cannot be written (then it must not run). `first_record` is called
+        only if the record is written: an in-memory history needs none."""
         if self._log is None:
             return
+        record = first_record()
         text = json_text(record)
         with self._log_lock:
             self._log.started(seq, text)

@@ -190,7 +190,7 @@ class TaskRunner:
             # Its thread starts after: the new thread's first change needs this lock,
             # and other requests should not wait for a thread start.
             task.seq = next(self._sequence)
-            self._history.add(task.seq, task.snapshot())
+            self._history.add(task.seq, task.snapshot)
             self._tasks[task.id] = task
             self._pending[task.id] = entry.name
             self._pending_by_thing[entry.name] += 1
